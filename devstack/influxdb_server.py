@@ -82,7 +82,10 @@ class InfluxDBServer(ManagedServer):
         if not debs:
             done = subprocess.run(
                 [apt_get, "download", "influxdb"],
-                cwd=self.cache, capture_output=True, text=True, check=False,
+                cwd=self.cache,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             debs = sorted(self.cache.glob("influxdb_*.deb"))
             if done.returncode != 0 or not debs:
@@ -96,9 +99,7 @@ class InfluxDBServer(ManagedServer):
         # Unpack next to the final place, then rename, so a half-unpacked tree never counts.
         staging = Path(tempfile.mkdtemp(prefix="influxdb-root.", dir=self.cache))
         try:
-            subprocess.run(
-                [dpkg_deb, "-x", str(debs[-1]), str(staging)], check=True, capture_output=True
-            )
+            subprocess.run([dpkg_deb, "-x", str(debs[-1]), str(staging)], check=True, capture_output=True)
             shutil.rmtree(self.root, ignore_errors=True)
             staging.rename(self.root)
         finally:
@@ -197,8 +198,9 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         ``epoch`` (``ns``, ``ms``, ``s`` …) returns times as integers instead of RFC 3339.
         """
         params = {"q": q, **({"db": db} if db else {}), **({"epoch": epoch} if epoch else {})}
-        status, body = self._post("/query", {}, urllib.parse.urlencode(params).encode(),
-                                   "application/x-www-form-urlencoded")
+        status, body = self._post(
+            "/query", {}, urllib.parse.urlencode(params).encode(), "application/x-www-form-urlencoded"
+        )
         try:
             answer: dict[str, Any] = json.loads(body)
         except ValueError:
@@ -215,9 +217,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 
     def write_lines(self, db: str, lines: str, precision: str = "ns") -> None:
         """Write line protocol through ``POST /write``; raise InfluxDBError unless 204."""
-        status, body = self._post(
-            "/write", {"db": db, "precision": precision}, lines.encode(), "text/plain"
-        )
+        status, body = self._post("/write", {"db": db, "precision": precision}, lines.encode(), "text/plain")
         if status != 204:
             try:
                 message = str(json.loads(body)["error"])
@@ -228,7 +228,9 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def _post(self, path: str, params: dict[str, str], data: bytes, ctype: str) -> tuple[int, str]:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         request = urllib.request.Request(
-            f"{self.url}{path}{query}", data=data, method="POST",
+            f"{self.url}{path}{query}",
+            data=data,
+            method="POST",
             headers={"Content-Type": ctype},
         )
         try:

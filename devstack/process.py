@@ -10,6 +10,7 @@ stopping it (SIGTERM to the group, SIGKILL after a grace period).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -218,7 +219,5 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     # A child of this process stays a zombie until waited for.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -29,9 +29,7 @@ SmsKind = Literal["verification_code", "billing_reminder", "notification", "mark
 SmsStatus = Literal["delivered", "failed", "expired"]
 ElementType = Literal["cell", "site", "core"]
 #: The six perception categories complaints are filed under.
-ComplaintCategory = Literal[
-    "installation", "repair", "channel", "reminder", "network", "activation"
-]
+ComplaintCategory = Literal["installation", "repair", "channel", "reminder", "network", "activation"]
 Severity = Literal["info", "warning", "major", "critical"]
 
 

@@ -32,7 +32,7 @@ def fresh_db(server: InfluxDBServer) -> str:
 def rows(answer: dict[str, object]) -> list[dict[str, object]]:
     """The first series of the first result, as one dict per row."""
     series = answer["results"][0]["series"][0]  # type: ignore[index]
-    return [dict(zip(series["columns"], values)) for values in series["values"]]
+    return [dict(zip(series["columns"], values, strict=False)) for values in series["values"]]
 
 
 def test_server_runs_and_answers_ping(influxdb_server: InfluxDBServer) -> None:
@@ -60,8 +60,7 @@ def test_line_protocol_round_trip(influxdb_server: InfluxDBServer) -> None:
     db = fresh_db(influxdb_server)
     influxdb_server.write_lines(
         db,
-        f'call_quality,site=paris-01,cell=A\\ 7 mos=4.25,jitter_ms=12i,codec="amr-wb",ok=true '
-        f"{STAMP_NS}\n",
+        f'call_quality,site=paris-01,cell=A\\ 7 mos=4.25,jitter_ms=12i,codec="amr-wb",ok=true {STAMP_NS}\n',
     )
     [row] = rows(influxdb_server.query("SELECT * FROM call_quality", db=db))
     assert row == {
@@ -88,14 +87,12 @@ def test_precision_seconds(influxdb_server: InfluxDBServer) -> None:
 
 def test_malformed_line_is_refused(influxdb_server: InfluxDBServer) -> None:
     db = fresh_db(influxdb_server)
-    with pytest.raises(InfluxDBError, match="400.*unable to parse.*missing field value"):
+    with pytest.raises(InfluxDBError, match=r"400.*unable to parse.*missing field value"):
         influxdb_server.write_lines(db, "call_quality,site=x mos=")
-    with pytest.raises(InfluxDBError, match="partial write.*invalid boolean"):
+    with pytest.raises(InfluxDBError, match=r"partial write.*invalid boolean"):
         influxdb_server.write_lines(db, "m,site=y v=1 1\nm,site=z v=oops 2\n")
     # The good line of a partial write is kept.
-    assert rows(influxdb_server.query("SELECT * FROM m", db=db, epoch="ns")) == [
-        {"time": 1, "site": "y", "v": 1.0}
-    ]
+    assert rows(influxdb_server.query("SELECT * FROM m", db=db, epoch="ns")) == [{"time": 1, "site": "y", "v": 1.0}]
 
 
 def test_query_errors_raise(influxdb_server: InfluxDBServer) -> None:
@@ -111,10 +108,7 @@ def test_influxdb_client_library_against_1_6(influxdb_server: InfluxDBServer) ->
     Only ping(), version() and Point's line protocol are usable against it.
     """
     db = fresh_db(influxdb_server)
-    point = (
-        Point("call_quality").tag("site", "lyon").field("mos", 3.5)
-        .time(STAMP_NS, WritePrecision.NS)
-    )
+    point = Point("call_quality").tag("site", "lyon").field("mos", 3.5).time(STAMP_NS, WritePrecision.NS)
     with InfluxDBClient(url=influxdb_server.url, token="", org="-") as client:
         assert client.ping() is True
         assert client.version() == "1.6.7~rc0"
@@ -182,9 +176,7 @@ def test_second_install_makes_no_apt_call(
     assert not calls.exists()
 
 
-def test_missing_apt_lists_say_run_apt_get_update(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_apt_lists_say_run_apt_get_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(INFLUXD_ENV, raising=False)
     calls = fake_apt(tmp_path / "bin", 'echo "E: Unable to locate package influxdb" >&2; exit 100')
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
@@ -194,18 +186,14 @@ def test_missing_apt_lists_say_run_apt_get_update(
     assert calls.read_text().split() == ["download", "influxdb"]
 
 
-def test_missing_apt_get_names_the_override(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_apt_get_names_the_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(INFLUXD_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingDependency, match=rf"`influxdb` 1\.6\.x.*{INFLUXD_ENV}"):
         InfluxDBServer(tmp_path / "home").install()
 
 
-def test_influxd_override(
-    influxdb_server: InfluxDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_influxd_override(influxdb_server: InfluxDBServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     binary = InfluxDBServer(tmp_path, cache=install_cache()).binary()
     monkeypatch.setenv(INFLUXD_ENV, str(binary))
     monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get: the override needs none
