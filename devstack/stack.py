@@ -14,8 +14,6 @@ from telewatch.config import StackSettings
 
 #: Server names in start order.
 SERVER_NAMES = ("tansu", "kafka", "influxdb", "kannel")
-#: What the demo needs: the embedded broker and the metrics store.
-DEMO_SERVERS = ("tansu", "influxdb")
 
 
 def build_servers(stack: StackSettings, cache: Path | None = None) -> dict[str, ManagedServer]:

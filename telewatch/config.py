@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from simulator.settings import SimulatorSettings
 from telewatch.config_loader import load_model_file
 
-#: Topic roles: the four inputs and the internal topics.
-TopicRole = Literal["calls", "sms", "kpi", "complaints", "metrics", "anomalies", "alerts", "deadletter"]
-INPUT_ROLES: tuple[TopicRole, ...] = ("calls", "sms", "kpi", "complaints")
+#: The roles of the four input topics.
+INPUT_ROLES: tuple[str, ...] = ("calls", "sms", "kpi", "complaints")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "telewatch.yaml"
@@ -29,6 +28,8 @@ class Section(BaseModel):
 
 
 class TopicSettings(Section):
+    """One Kafka topic."""
+
     name: str = Field(min_length=1, description="Kafka topic name")
     partitions: int = Field(default=4, ge=1, le=1024, description="Partitions when telewatch creates the topic")
 
@@ -38,18 +39,25 @@ def _topic(name: str, partitions: int = 4) -> TopicSettings:
 
 
 class TopicsSettings(Section):
-    calls: TopicSettings = _topic("telewatch.calls")
-    sms: TopicSettings = _topic("telewatch.sms")
-    kpi: TopicSettings = _topic("telewatch.kpi")
-    complaints: TopicSettings = _topic("telewatch.complaints")
-    metrics: TopicSettings = _topic("telewatch.metrics")
-    anomalies: TopicSettings = _topic("telewatch.anomalies")
-    alerts: TopicSettings = _topic("telewatch.alerts")
-    deadletter: TopicSettings = _topic("telewatch.deadletter", 1)
+    """The topic of each role: four inputs (calls, sms, kpi, complaints) and the internal topics.
 
-    def by_role(self) -> dict[TopicRole, TopicSettings]:
-        """Topic settings keyed by role."""
-        return {role: getattr(self, role) for role in TopicsSettings.model_fields}  # type: ignore[misc]
+    Each role has the options `name` and `partitions`; `docs/EVENTS.md` gives each topic's contract.
+    """
+
+    calls: TopicSettings = Field(default=_topic("telewatch.calls"), description="Call attempts (input)")
+    sms: TopicSettings = Field(default=_topic("telewatch.sms"), description="SMS delivery reports (input)")
+    kpi: TopicSettings = Field(default=_topic("telewatch.kpi"), description="Network KPI samples (input)")
+    complaints: TopicSettings = Field(default=_topic("telewatch.complaints"), description="Complaints (input)")
+    metrics: TopicSettings = Field(default=_topic("telewatch.metrics"), description="Metric points per window")
+    anomalies: TopicSettings = Field(default=_topic("telewatch.anomalies"), description="Detector verdicts")
+    alerts: TopicSettings = Field(default=_topic("telewatch.alerts"), description="Alerts to route")
+    deadletter: TopicSettings = Field(
+        default=_topic("telewatch.deadletter", 1), description="Events that could not be used, with the reason"
+    )
+
+    def by_role(self) -> dict[str, TopicSettings]:
+        """Topic settings keyed by role (``calls``, ``metrics``, ...)."""
+        return {role: getattr(self, role) for role in TopicsSettings.model_fields}
 
     @model_validator(mode="after")
     def _names_unique(self) -> TopicsSettings:
@@ -61,6 +69,8 @@ class TopicsSettings(Section):
 
 
 class KafkaSettings(Section):
+    """Where the event topics live."""
+
     mode: Literal["embedded", "external"] = Field(
         default="embedded",
         description="embedded: telewatch runs the Tansu broker from the local stack; external: use bootstrap_servers",
@@ -69,7 +79,7 @@ class KafkaSettings(Section):
         default_factory=lambda: ["127.0.0.1:9092"], min_length=1, description="host:port of the brokers (external mode)"
     )
     replication_factor: int = Field(default=1, ge=1, le=16, description="Replicas per topic telewatch creates")
-    topics: TopicsSettings = TopicsSettings()
+    topics: TopicsSettings = Field(default=TopicsSettings(), description="Topic names and partitions")
 
     @model_validator(mode="after")
     def _servers_have_ports(self) -> KafkaSettings:
@@ -81,10 +91,14 @@ class KafkaSettings(Section):
 
 
 class InfluxDBSettings(Section):
+    """Where metric points, scores and alerts are written for Grafana."""
+
     mode: Literal["embedded", "external"] = Field(
         default="embedded", description="embedded: the local stack's InfluxDB 1.6.7; external: use url"
     )
-    api: Literal["v1", "v2"] = Field(default="v1", description="v1: /write + InfluxQL (InfluxDB 1.x); v2: influxdb-client")
+    api: Literal["v1", "v2"] = Field(
+        default="v1", description="v1: /write + InfluxQL (InfluxDB 1.x); v2: influxdb-client"
+    )
     url: str = Field(default="http://127.0.0.1:8086", description="Base URL (external mode)")
     database: str = Field(default="telewatch", min_length=1, description="v1: database name")
     username: str | None = Field(default=None, description="v1: user, when authentication is on")
@@ -105,16 +119,20 @@ class InfluxDBSettings(Section):
 
 
 class StackSettings(Section):
-    home: Path = Field(default=Path(".telewatch"), description="Data, logs and PID files (relative to the repo)")
-    tansu_port: int = Field(default=19092, ge=1, le=65535)
-    kafka_port: int = Field(default=29092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=29093, ge=1, le=65535)
-    influxdb_http_port: int = Field(default=18086, ge=1, le=65535)
-    influxdb_rpc_port: int = Field(default=18088, ge=1, le=65535)
-    kannel_admin_port: int = Field(default=13000, ge=1, le=65535)
-    kannel_smsbox_port: int = Field(default=13001, ge=1, le=65535)
-    kannel_sendsms_port: int = Field(default=13013, ge=1, le=65535)
-    kannel_smsc_port: int = Field(default=13015, ge=1, le=65535)
+    """The local stack that `telewatch dev up` and the demo run (all ports bound to 127.0.0.1)."""
+
+    home: Path = Field(
+        default=Path(".telewatch"), description="Data, logs, PID files and downloads (relative paths: from the repo)"
+    )
+    tansu_port: int = Field(default=19092, ge=1, le=65535, description="Embedded Tansu broker (Kafka protocol)")
+    kafka_port: int = Field(default=29092, ge=1, le=65535, description="Apache Kafka broker listener")
+    kafka_controller_port: int = Field(default=29093, ge=1, le=65535, description="Apache Kafka KRaft controller")
+    influxdb_http_port: int = Field(default=18086, ge=1, le=65535, description="InfluxDB HTTP API")
+    influxdb_rpc_port: int = Field(default=18088, ge=1, le=65535, description="InfluxDB backup/restore RPC")
+    kannel_admin_port: int = Field(default=13000, ge=1, le=65535, description="Kannel bearerbox admin/status page")
+    kannel_smsbox_port: int = Field(default=13001, ge=1, le=65535, description="Kannel bearerbox ↔ smsbox link")
+    kannel_sendsms_port: int = Field(default=13013, ge=1, le=65535, description="Kannel smsbox HTTP sendsms API")
+    kannel_smsc_port: int = Field(default=13015, ge=1, le=65535, description="Kannel fake SMSC (test SMS centre)")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> StackSettings:
@@ -132,6 +150,8 @@ class StackSettings(Section):
 
 
 class ValidationSettings(Section):
+    """How input events are checked before use."""
+
     max_future_skew_s: float = Field(
         default=300.0, ge=0, description="Events stamped further ahead of the receiver's clock are dead-lettered"
     )
@@ -140,11 +160,11 @@ class ValidationSettings(Section):
 class Config(Section):
     """The whole telewatch configuration file."""
 
-    kafka: KafkaSettings = KafkaSettings()
-    influxdb: InfluxDBSettings = InfluxDBSettings()
-    stack: StackSettings = StackSettings()
-    validation: ValidationSettings = ValidationSettings()
-    simulator: SimulatorSettings = SimulatorSettings()
+    kafka: KafkaSettings = Field(default=KafkaSettings(), description="Kafka")
+    influxdb: InfluxDBSettings = Field(default=InfluxDBSettings(), description="InfluxDB")
+    stack: StackSettings = Field(default=StackSettings(), description="Local stack")
+    validation: ValidationSettings = Field(default=ValidationSettings(), description="Event validation")
+    simulator: SimulatorSettings = Field(default=SimulatorSettings(), description="Traffic simulator")
 
     def bootstrap_servers(self) -> list[str]:
         """Where clients reach Kafka: the embedded broker or the configured cluster."""

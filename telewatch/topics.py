@@ -20,7 +20,10 @@ async def ensure_topics(bootstrap_servers: list[str], kafka: KafkaSettings) -> l
         missing = [t for t in kafka.topics.by_role().values() if t.name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name=t.name, num_partitions=t.partitions, replication_factor=kafka.replication_factor) for t in missing]
+                [
+                    NewTopic(name=t.name, num_partitions=t.partitions, replication_factor=kafka.replication_factor)
+                    for t in missing
+                ]
             )
         return [t.name for t in missing]
     finally:

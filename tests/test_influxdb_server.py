@@ -7,9 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fixtures.influxdb import free_ports
-from fixtures.paths import install_cache
-from influxdb_client import InfluxDBClient
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write.point import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
@@ -17,6 +15,8 @@ from influxdb_client.rest import ApiException
 
 from devstack.influxdb_server import INFLUXD_ENV, InfluxDBError, InfluxDBServer
 from devstack.process import MissingDependency, pid_alive, port_is_open
+from fixtures.influxdb import free_ports
+from fixtures.paths import install_cache
 
 # 2024-01-02T03:04:05.123456789Z in nanoseconds since the epoch.
 STAMP_NS = 1704164645123456789
@@ -108,7 +108,7 @@ def test_influxdb_client_library_against_1_6(influxdb_server: InfluxDBServer) ->
     Only ping(), version() and Point's line protocol are usable against it.
     """
     db = fresh_db(influxdb_server)
-    point = Point("call_quality").tag("site", "lyon").field("mos", 3.5).time(STAMP_NS, WritePrecision.NS)
+    point = Point("call_quality").tag("site", "lyon").field("mos", 3.5).time(STAMP_NS, WritePrecision.NS)  # type: ignore[no-untyped-call]
     with InfluxDBClient(url=influxdb_server.url, token="", org="-") as client:
         assert client.ping() is True
         assert client.version() == "1.6.7~rc0"

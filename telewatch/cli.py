@@ -1,0 +1,220 @@
+"""The ``telewatch`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from devstack.process import MissingDependency, ServerFailed
+from devstack.stack import SERVER_NAMES, build_servers, select, statuses
+from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
+from telewatch.config import INPUT_ROLES, Config, load_config
+from telewatch.config_loader import ConfigError
+from telewatch.config_reference import render_reference
+from telewatch.demo import DemoOptions, run_demo
+from telewatch.durations import parse_duration
+from telewatch.topics import ensure_topics
+
+app = typer.Typer(help="telewatch: real-time service-quality monitoring for telecom operators.", no_args_is_help=True)
+dev_app = typer.Typer(help="Run the local stack (Tansu, Apache Kafka, InfluxDB, Kannel) by PID.", no_args_is_help=True)
+config_app = typer.Typer(help="Check configuration files and print the option reference.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+app.add_typer(config_app, name="config")
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: config/telewatch.yaml)", envvar="TELEWATCH_CONFIG"),
+]
+ServersArg = Annotated[list[str] | None, typer.Argument(help=f"Servers (default: all of {', '.join(SERVER_NAMES)})")]
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@dev_app.command("up")
+def dev_up(servers: ServersArg = None, config: ConfigOption = None) -> None:
+    """Install (if needed) and start local servers; each runs until `telewatch dev down`."""
+    cfg = _config(config)
+    try:
+        for server in select(build_servers(cfg.stack), servers or SERVER_NAMES):
+            console.print(f"starting {server.name} on {server.endpoint} ...")
+            server.start()
+            status = server.status()
+            console.print(f"  [green]{server.name} up[/green] pid {status.pid}, log {status.log}")
+    except (MissingDependency, ServerFailed, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@dev_app.command("down")
+def dev_down(servers: ServersArg = None, config: ConfigOption = None) -> None:
+    """Stop local servers by their PID."""
+    cfg = _config(config)
+    try:
+        chosen = select(build_servers(cfg.stack), servers or SERVER_NAMES)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    for server in reversed(chosen):
+        stopped = server.stop()
+        console.print(f"{server.name}: {'stopped' if stopped else 'was not running'}")
+
+
+@dev_app.command("install")
+def dev_install(servers: ServersArg = None, config: ConfigOption = None) -> None:
+    """Download and unpack the servers' binaries without starting them."""
+    cfg = _config(config)
+    try:
+        for server in select(build_servers(cfg.stack), servers or SERVER_NAMES):
+            server.install()
+            console.print(f"{server.name}: installed")
+    except (MissingDependency, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@dev_app.command("status")
+def dev_status(config: ConfigOption = None) -> None:
+    """Show which local servers run, with PID, endpoint and log file."""
+    cfg = _config(config)
+    table = Table("server", "state", "pid", "endpoint", "log")
+    for status in statuses(build_servers(cfg.stack).values()):
+        state = "[green]running[/green]" if status.running else "stopped"
+        table.add_row(status.name, state, str(status.pid or "-"), status.endpoint, str(status.log))
+    console.print(table)
+
+
+@app.command("topics")
+def topics(config: ConfigOption = None) -> None:
+    """Create the configured Kafka topics that do not exist yet."""
+    cfg = _config(config)
+    created = asyncio.run(ensure_topics(cfg.bootstrap_servers(), cfg.kafka))
+    console.print(f"created: {', '.join(created) if created else 'none (all exist)'}")
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="Config file to validate")]) -> None:
+    """Validate a config file; print each problem with its line."""
+    _config(path)
+    console.print(f"{path}: OK")
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the option reference (the text of docs/CONFIG.md)."""
+    print(render_reference(), end="")
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@app.command("simulate")
+def simulate(
+    to: Annotated[str, typer.Option("--to", help="'kafka' (the configured cluster) or a directory for JSONL files")],
+    duration: Annotated[
+        str | None, typer.Option(help="Simulated time to cover, e.g. 15m, 7d (default: until Ctrl-C)")
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="Simulated start time, e.g. 2026-11-01T00:00:00+00:00 (default: now)")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="Events per simulated second (overrides simulator.rate)")] = None,
+    speed: Annotated[
+        str | None, typer.Option(help="Simulated s per wall s, or 'max' (overrides simulator.speed)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides simulator.seed)")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground-truth folder for --to kafka (default: under stack.home)")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Produce labelled telecom traffic to Kafka or to files, with ground truth (incidents, bad events)."""
+    cfg = _config(config)
+    changes: dict[str, object] = {
+        k: v for k, v in {"rate": rate, "seed": seed, "speed": speed}.items() if v is not None
+    }
+    try:
+        settings = cfg.simulator.override(**changes) if changes else cfg.simulator
+    except ValidationError as exc:
+        raise _fail(str(exc), 2) from exc
+    begin = start or datetime.now(UTC)
+    if begin.tzinfo is None:
+        raise _fail("--start needs a time zone, e.g. 2026-11-01T00:00:00+00:00", 2)
+    seconds = _duration(duration)
+    if to == "kafka":
+        asyncio.run(ensure_topics(cfg.bootstrap_servers(), cfg.kafka))
+        truth_dir = truth or cfg.stack.home_path() / "simulate" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        topics = {role: cfg.kafka.topics.by_role()[role].name for role in INPUT_ROLES}
+        sink: Sink = KafkaSink(cfg.bootstrap_servers(), topics, truth_dir)
+        console.print(f"simulating to Kafka {', '.join(cfg.bootstrap_servers())}; ground truth in {truth_dir}")
+    else:
+        truth_dir = Path(to)
+        truth_dir.mkdir(parents=True, exist_ok=True)
+        sink = FileSink(truth_dir)
+        console.print(f"simulating to files in {truth_dir}")
+    stats = asyncio.run(_simulate_with_progress(settings, sink, begin, seconds))
+    console.print(
+        f"done: {stats.total_events:,} events ({stats.faults_total:,} bad), {stats.incidents_started} incidents, "
+        f"simulated {stats.sim_start:%Y-%m-%d %H:%M} to {stats.sim_end:%Y-%m-%d %H:%M} UTC "
+        f"in {stats.wall_s:.1f} s ({stats.events_per_s:,.0f} events/s)"
+    )
+
+
+async def _simulate_with_progress(
+    settings: SimulatorSettings, sink: Sink, start: datetime, duration_s: float | None
+) -> Stats:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    total = int(duration_s) if duration_s is not None else None
+    with tqdm(total=total, unit="sim-s", desc="simulating", disable=None) as bar:
+
+        def progress(stats: Stats) -> None:
+            bar.n = int((stats.sim_end - stats.sim_start).total_seconds())
+            bar.set_postfix(events=f"{stats.total_events:,}", rate=f"{stats.events_per_s:,.0f}/s", refresh=False)
+            bar.refresh()
+
+        return await run_simulation(settings, sink, start, duration_s, progress, stop)
+
+
+@app.command("demo")
+def demo(
+    duration: Annotated[str | None, typer.Option(help="Stop by itself after this long (default: until Ctrl-C)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The demo: embedded broker + InfluxDB, live simulated traffic, validation, console summary."""
+    cfg = _config(config)
+    try:
+        asyncio.run(run_demo(cfg, DemoOptions(duration_s=_duration(duration)), console))
+    except (MissingDependency, ServerFailed) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def main() -> None:
+    """Entry point of the ``telewatch`` console script."""
+    app()
