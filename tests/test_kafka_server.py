@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fixtures.kafka import two_free_ports
-from fixtures.paths import install_cache
 
 from devstack.kafka_server import KafkaServer, metadata_brokers
 from devstack.process import MissingDependency, pid_alive, port_is_open
+from fixtures.kafka import two_free_ports
+from fixtures.paths import install_cache
 
 
 async def produce_and_consume(bootstrap: str, values: list[bytes]) -> list[bytes]:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixtures.kannel import new_kannel_server
 
 from devstack.kannel_server import KannelServer, ReceivedSms, SendSmsError
 from devstack.process import pid_alive, port_is_open
+from fixtures.kannel import new_kannel_server
 
 
 def wait_for_message(server: KannelServer, wanted: Callable[[ReceivedSms], bool], timeout: float = 15.0) -> ReceivedSms:
