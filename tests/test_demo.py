@@ -27,6 +27,15 @@ def influx_query(port: int, query: str) -> dict[str, object]:
         return result
 
 
+def influx_seen(port: int) -> float:
+    """Events the demo reported as seen, summed over topics, as written to InfluxDB (0 if none yet)."""
+    answer = influx_query(
+        port, "SELECT sum(seen) FROM (SELECT last(seen) AS seen FROM telewatch_ingest GROUP BY topic_role)"
+    )
+    series = answer["results"][0].get("series")  # type: ignore[index]
+    return float(series[0]["values"][0][1]) if series else 0.0
+
+
 def test_demo_runs_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
     config = write_test_config(tmp_path, simulator={"rate": 500})
     stack = yaml.safe_load(config.read_text())["stack"]
@@ -56,12 +65,13 @@ def test_demo_runs_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
         assert "Press Ctrl-C to stop everything." in text
         pids = {name: int((home / name / "server.pid").read_text()) for name in ("tansu", "influxdb")}
         assert all(pid_alive(pid) for pid in pids.values())
-        written = influx_query(
-            stack["influxdb_http_port"],
-            "SELECT sum(seen) FROM (SELECT last(seen) AS seen FROM telewatch_ingest GROUP BY topic_role)",
-        )
-        series = written["results"][0]["series"]  # type: ignore[index]
-        assert series[0]["values"][0][1] > 0
+        # The demo writes its counts to InfluxDB just after printing them: poll until they are there.
+        written_seen = 0.0
+        until = time.monotonic() + 30
+        while written_seen == 0 and time.monotonic() < until:
+            written_seen = influx_seen(stack["influxdb_http_port"])
+            time.sleep(0.5)
+        assert written_seen > 0
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
