@@ -6,20 +6,18 @@ from pathlib import Path
 
 import yaml
 
-from devstack.process import free_port
+from devstack.process import free_ports
 from fixtures.paths import install_cache
 
 
 def write_test_config(directory: Path, **sections: dict[str, object]) -> Path:
     """Write a telewatch config with a private stack home and free ports; return its path."""
-    ports: set[int] = set()
-    while len(ports) < 9:
-        ports.add(free_port())
+    ports = free_ports(9)
     names = [
         "tansu_port", "kafka_port", "kafka_controller_port", "influxdb_http_port", "influxdb_rpc_port",
         "kannel_admin_port", "kannel_smsbox_port", "kannel_sendsms_port", "kannel_smsc_port",
     ]  # fmt: skip
-    stack: dict[str, object] = {"home": str(directory / "home"), **dict(zip(names, sorted(ports), strict=True))}
+    stack: dict[str, object] = {"home": str(directory / "home"), **dict(zip(names, ports, strict=True))}
     data: dict[str, object] = {"stack": stack, **sections}
     path = directory / "telewatch.yaml"
     path.write_text(yaml.safe_dump(data))

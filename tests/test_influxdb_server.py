@@ -14,8 +14,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from devstack.influxdb_server import INFLUXD_ENV, InfluxDBError, InfluxDBServer
-from devstack.process import MissingDependency, pid_alive, port_is_open
-from fixtures.influxdb import free_ports
+from devstack.process import MissingDependency, free_ports, pid_alive, port_is_open
 from fixtures.paths import install_cache
 
 # 2024-01-02T03:04:05.123456789Z in nanoseconds since the epoch.

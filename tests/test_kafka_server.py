@@ -12,8 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from devstack.kafka_server import KafkaServer, metadata_brokers
-from devstack.process import MissingDependency, pid_alive, port_is_open
-from fixtures.kafka import two_free_ports
+from devstack.process import MissingDependency, free_ports, pid_alive, port_is_open
 from fixtures.paths import install_cache
 
 
@@ -82,7 +81,7 @@ def test_second_start_is_a_no_op(kafka_server: KafkaServer) -> None:
 
 
 def test_stop_kills_it_and_restart_reuses_storage(tmp_path: Path) -> None:
-    port, controller_port = two_free_ports()
+    port, controller_port = free_ports(2)
     server = KafkaServer(tmp_path, port=port, controller_port=controller_port, cache=install_cache())
     server.start()
     try:
