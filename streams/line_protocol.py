@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -14,6 +15,8 @@ def _field_value(value: float | int | bool | str) -> str:
     if isinstance(value, int):
         return f"{value}i"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"line protocol has no {value!r}; leave the field out instead")
         return repr(value)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -25,6 +28,8 @@ def point_line(
     ts_ns: int,
 ) -> str:
     """Format one point; tags are sorted (InfluxDB's preferred order), empty tag values skipped.
+
+    Raises ValueError for a point without fields or with a NaN/infinite float (InfluxDB refuses both).
 
     >>> point_line("kpi", {"region": "north east", "cell": "c,1"}, {"value": 0.5, "n": 3}, 10)
     'kpi,cell=c\\\\,1,region=north\\\\ east value=0.5,n=3i 10'

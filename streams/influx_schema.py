@@ -1,0 +1,124 @@
+"""The InfluxDB schema Grafana queries: measurements, tags and fields, and contracts → line protocol.
+
+Every measurement is documented in ``docs/INFLUXDB.md`` with an InfluxQL example;
+this module is the only place that names them. Times are nanoseconds since the epoch.
+
+==========================  ========================================  ==========================================
+measurement                 tags                                      fields
+==========================  ========================================  ==========================================
+``telewatch_metric``        ``metric``, ``series``, every dimension   ``value``, ``numerator``, ``denominator``,
+                                                                      ``count`` (int)
+``telewatch_anomaly``       ``metric``, ``series``, ``detector``,     ``value``, ``expected``, ``lower``,
+                            ``severity``, every dimension             ``upper``, ``score``, ``severity_level``
+                                                                      (int), ``fingerprint`` (string)
+``telewatch_deadletter``    ``topic``, ``reason``                     ``count`` (int)
+``telewatch_late``          ``metric``, ``series``                    ``count`` (int)
+==========================  ========================================  ==========================================
+
+Float fields that are NaN or infinite are left out (line protocol cannot carry them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from streams.contracts import Anomaly, MetricPoint, Severity
+from streams.line_protocol import point_line
+
+METRIC = "telewatch_metric"
+ANOMALY = "telewatch_anomaly"
+DEADLETTER = "telewatch_deadletter"
+LATE = "telewatch_late"
+
+#: Severity → the integer field ``severity_level`` (graphable, ``max()``-able).
+SEVERITY_LEVELS: dict[Severity, int] = {"info": 0, "warning": 1, "major": 2, "critical": 3}
+
+#: Keys a dimension may not use: they are the schema's own tags and fields (and InfluxQL's ``time``).
+RESERVED_KEYS = frozenset(
+    {"time", "metric", "series", "detector", "severity"}
+    | {"value", "numerator", "denominator", "count", "expected", "lower", "upper", "score"}
+    | {"severity_level", "fingerprint"}
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Fields = dict[str, float | int | bool | str]
+
+
+def to_ns(ts: datetime) -> int:
+    """Exact nanoseconds since the epoch of an aware datetime (no float rounding).
+
+    >>> to_ns(datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC))
+    1704164645123456000
+    """
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts.isoformat()} has no time zone")
+    return (ts - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _tags(base: Mapping[str, str], dims: Mapping[str, str]) -> dict[str, str]:
+    clash = sorted(RESERVED_KEYS.intersection(dims))
+    if clash:
+        raise ValueError(f"dimension {clash[0]!r} clashes with a tag or field of the InfluxDB schema; rename it")
+    return {**dims, **base}
+
+
+def _floats(**values: float | None) -> Fields:
+    """The finite values as float fields (ints become floats, so a field's type never changes)."""
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+def metric_line(point: MetricPoint) -> str:
+    """``telewatch_metric``: one window of one series, at ``window_start``.
+
+    >>> from datetime import datetime, UTC
+    >>> metric_line(MetricPoint(metric="call_drop_rate", series="call_drop_rate|region=north",
+    ...     dims={"region": "north"}, window_start=datetime(2024, 1, 1, tzinfo=UTC),
+    ...     window_end=datetime(2024, 1, 1, 0, 1, tzinfo=UTC), value=0.02, numerator=2, denominator=100, count=100))
+    'telewatch_metric,metric=call_drop_rate,region=north,series=call_drop_rate|region\\\\=north value=0.02,numerator=2.0,denominator=100.0,count=100i 1704067200000000000'
+    """
+    tags = _tags({"metric": point.metric, "series": point.series}, point.dims)
+    fields = _floats(value=point.value, numerator=point.numerator, denominator=point.denominator)
+    fields["count"] = int(point.count)
+    return point_line(METRIC, tags, fields, to_ns(point.window_start))
+
+
+def anomaly_line(anomaly: Anomaly) -> str:
+    """``telewatch_anomaly``: one detector verdict, at ``ts``."""
+    base = {
+        "metric": anomaly.metric,
+        "series": anomaly.series,
+        "detector": anomaly.detector,
+        "severity": anomaly.severity,
+    }
+    fields = _floats(
+        value=anomaly.value,
+        expected=anomaly.expected,
+        lower=anomaly.lower,
+        upper=anomaly.upper,
+        score=anomaly.score,
+    )
+    fields["severity_level"] = SEVERITY_LEVELS[anomaly.severity]
+    fields["fingerprint"] = anomaly.fingerprint
+    return point_line(ANOMALY, _tags(base, anomaly.dims), fields, to_ns(anomaly.ts))
+
+
+def deadletter_line(topic: str, reason: str, count: int, ts: datetime) -> str:
+    """``telewatch_deadletter``: how many events of ``topic`` were dead-lettered for ``reason`` in the window at ``ts``.
+
+    >>> deadletter_line("telewatch.calls", "missing_field", 3, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_deadletter,reason=missing_field,topic=telewatch.calls count=3i 1704067200000000000'
+    """
+    return point_line(DEADLETTER, {"topic": topic, "reason": reason}, {"count": int(count)}, to_ns(ts))
+
+
+def late_line(series: str, count: int, ts: datetime) -> str:
+    """``telewatch_late``: how many events of ``series`` arrived after their window closed (window at ``ts``).
+
+    >>> late_line("call_drop_rate|region=north", 2, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_late,metric=call_drop_rate,series=call_drop_rate|region\\\\=north count=2i 1704067200000000000'
+    """
+    metric = series.split("|", 1)[0]
+    return point_line(LATE, {"metric": metric, "series": series}, {"count": int(count)}, to_ns(ts))
