@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from simulator.settings import SimulatorSettings
+from streams.metric_config import StreamsSettings
 from telewatch.config_loader import load_model_file
 
 #: The roles of the four input topics.
@@ -164,6 +165,7 @@ class Config(Section):
     influxdb: InfluxDBSettings = Field(default=InfluxDBSettings(), description="InfluxDB")
     stack: StackSettings = Field(default=StackSettings(), description="Local stack")
     validation: ValidationSettings = Field(default=ValidationSettings(), description="Event validation")
+    streams: StreamsSettings = Field(default=StreamsSettings(), description="KPI aggregation and metric definitions")
     simulator: SimulatorSettings = Field(default=SimulatorSettings(), description="Traffic simulator")
 
     def bootstrap_servers(self) -> list[str]:
