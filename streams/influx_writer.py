@@ -218,10 +218,6 @@ def _error_message(text: str) -> str:
     return "; ".join(errors)
 
 
-#: The name telewatch/demo.py knows the 1.x writer by.
-InfluxV1Writer = V1Writer
-
-
 class V2Writer:
     """InfluxDB 2.x/3.x: ``POST /api/v2/write`` through influxdb-client's async API (gzip, token auth)."""
 

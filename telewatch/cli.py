@@ -17,7 +17,7 @@ from tqdm import tqdm
 from devstack.process import MissingDependency, ServerFailed
 from devstack.stack import SERVER_NAMES, build_servers, select, statuses
 from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
-from telewatch.config import INPUT_ROLES, Config, load_config
+from telewatch.config import Config, load_config
 from telewatch.config_loader import ConfigError
 from telewatch.config_reference import render_reference
 from telewatch.demo import DemoOptions, run_demo
@@ -168,8 +168,7 @@ def simulate(
     if to == "kafka":
         asyncio.run(ensure_topics(cfg.bootstrap_servers(), cfg.kafka))
         truth_dir = truth or cfg.stack.home_path() / "simulate" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        topics = {role: cfg.kafka.topics.by_role()[role].name for role in INPUT_ROLES}
-        sink: Sink = KafkaSink(cfg.bootstrap_servers(), topics, truth_dir)
+        sink: Sink = KafkaSink(cfg.bootstrap_servers(), cfg.kafka.topics.input_names(), truth_dir)
         console.print(f"simulating to Kafka {', '.join(cfg.bootstrap_servers())}; ground truth in {truth_dir}")
     else:
         truth_dir = Path(to)

@@ -60,6 +60,10 @@ class TopicsSettings(Section):
         """Topic settings keyed by role (``calls``, ``metrics``, ...)."""
         return {role: getattr(self, role) for role in TopicsSettings.model_fields}
 
+    def input_names(self) -> dict[str, str]:
+        """Topic name of each input role (``calls``, ``sms``, ``kpi``, ``complaints``)."""
+        return {role: getattr(self, role).name for role in INPUT_ROLES}
+
     @model_validator(mode="after")
     def _names_unique(self) -> TopicsSettings:
         names = [t.name for t in self.by_role().values()]

@@ -24,7 +24,7 @@ from devstack.stack import build_servers, select
 from simulator.kafka_sink import KafkaSink
 from simulator.run import run_simulation
 from simulator.stats import Stats
-from streams.influx_writer import InfluxV1Writer
+from streams.influx_writer import build_writer
 from streams.line_protocol import point_line
 from streams.probe import IngestProbe, ProbeCounts
 from telewatch.config import INPUT_ROLES, Config
@@ -118,14 +118,8 @@ async def _run_pipeline(config: Config, options: DemoOptions, console: Console, 
     bootstrap = config.bootstrap_servers()
     created = await ensure_topics(bootstrap, config.kafka)
     console.print(f"Kafka at {', '.join(bootstrap)}; topics created: {', '.join(created) or 'none (all existed)'}")
-    topics = config.kafka.topics.by_role()
-    input_topics = {role: topics[role].name for role in INPUT_ROLES}
-    writer = InfluxV1Writer(
-        config.influxdb_url(),
-        config.influxdb.database,
-        config.influxdb.username,
-        config.influxdb.password.get_secret_value() if config.influxdb.password else None,
-    )
+    input_topics = config.kafka.topics.input_names()
+    writer = build_writer(config.influxdb, config.influxdb_url())
     await writer.start()
     truth_dir = config.stack.home_path() / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     console.print(
