@@ -225,8 +225,12 @@ def _rollup_values(
 
 @dataclass
 class AddResult:
-    """What happened to a batch besides being counted."""
+    """What a batch did: its contribution per window, the ids it added, and what it did not count."""
 
+    #: The batch's own cubes per window start (already merged into the open windows).
+    windows: dict[int, WindowCube] = field(default_factory=dict)
+    #: (minute bucket, event id) of every counted event, for de-duplication.
+    new_ids: list[tuple[int, str]] = field(default_factory=list)
     late: list[Event] = field(default_factory=list)
     duplicates: int = 0
 
@@ -234,9 +238,17 @@ class AddResult:
 class PartitionAggregator:
     """Tumbling windows of one input partition: de-duplication, lateness, closing.
 
-    The watermark is the newest event time seen. A window closes when the
-    watermark passes its end plus the allowed lateness; an event for a closed
-    window is late. Ids are remembered for ``dedup_horizon_s`` of event time.
+    The watermark is the newest event time seen (see below). Windows close when the
+    partition's *progress* passes their end: progress is the window boundary at
+    or before ``watermark - allowed lateness`` (or a wall-clock time, see
+    :meth:`close_due`), and only moves forward. An event for a closed window is
+    late. Ids are remembered for ``dedup_horizon_s`` of event time.
+
+    A few events from an element with a wrong clock must not close everybody
+    else's windows early, so an event moves the watermark at most
+    ``confirm_step_s`` past the event that arrived before it: a jump in time
+    counts once a second event confirms it. (A slow stream's watermark may lag;
+    that only delays closing, and idle partitions close by the wall clock.)
     """
 
     def __init__(self, plan: SourcePlan, window_s: int, lateness_s: int, dedup_horizon_s: int) -> None:
@@ -245,54 +257,95 @@ class PartitionAggregator:
         self.lateness_s = lateness_s
         self.dedup_horizon_s = dedup_horizon_s
         self.open: dict[int, WindowCube] = {}
+        #: Every window ending at or before this has closed (a multiple of ``window_s``).
         self.closed_until = float("-inf")
         self.watermark = float("-inf")
-        self._seen: dict[int, set[str]] = {}
+        #: Time of the last event in arrival order (duplicates aside).
+        self.last_ts = float("-inf")
+        self.confirm_step_s = max(1.0, lateness_s / 4)
+        self.seen: dict[int, set[str]] = {}
 
     def add(self, events: Iterable[Event]) -> AddResult:
         """Count a batch of events into their windows."""
         result = AddResult()
         by_window: dict[int, list[Event]] = {}
         window_s = self.window_s
+        seen = self.seen
+        dedup = self.dedup_horizon_s > 0
+        watermark, last_ts, step = self.watermark, self.last_ts, self.confirm_step_s
         for ev in events:
             ts = ev.ts.timestamp()
             start = int(ts // window_s) * window_s
-            if self.dedup_horizon_s:
-                bucket = self._seen.setdefault(int(ts // 60), set())
+            if dedup:
+                minute = int(ts // 60)
+                bucket = seen.get(minute)
+                if bucket is None:
+                    bucket = seen[minute] = set()
                 ident = ev.event_id()
                 if ident in bucket:
                     result.duplicates += 1
                     continue
                 bucket.add(ident)
+                result.new_ids.append((minute, ident))
+            if ts > watermark:
+                watermark = min(ts, last_ts + step) if ts - last_ts > step else ts
+            last_ts = ts
             if start + window_s <= self.closed_until:
                 result.late.append(ev)
                 continue
             by_window.setdefault(start, []).append(ev)
-            if ts > self.watermark:
-                self.watermark = ts
+        self.watermark, self.last_ts = watermark, last_ts
         for start, window_events in by_window.items():
-            add_events(self.plan, self.open.setdefault(start, WindowCube()), window_events)
-        self._forget_old_ids()
+            cube = result.windows[start] = WindowCube()
+            add_events(self.plan, cube, window_events)
+            self.merge_window(start, cube)
+        self.forget_old_ids()
         return result
 
-    def _forget_old_ids(self) -> None:
-        oldest = int((self.watermark - self.dedup_horizon_s) // 60)
-        for bucket in [b for b in self._seen if b < oldest]:
-            del self._seen[bucket]
+    def merge_window(self, start: int, cube: WindowCube) -> None:
+        """Add a cube into open window ``start`` (a batch's contribution, or one replayed from a changelog)."""
+        mine = self.open.get(start)
+        if mine is None:
+            self.open[start] = _copy(cube)
+        else:
+            mine.merge(cube)
+
+    def forget_old_ids(self) -> None:
+        """Drop remembered ids older than the de-duplication horizon."""
+        oldest = int((self.watermark - self.dedup_horizon_s) // 60) if self.watermark > float("-inf") else None
+        if oldest is None:
+            return
+        for bucket in [b for b in self.seen if b < oldest]:
+            del self.seen[bucket]
+
+    def progress_at(self, clock: float) -> float:
+        """The window boundary at or before ``clock - allowed lateness``."""
+        if clock == float("-inf"):
+            return clock
+        return float((int(clock - self.lateness_s) // self.window_s) * self.window_s)
 
     def close_due(self, clock: float | None = None) -> list[tuple[int, WindowCube]]:
-        """Close every window whose end + lateness the watermark (or ``clock``) has passed, oldest first."""
+        """Advance progress to the watermark's (or ``clock``'s, if later) and close the windows it passes, oldest first."""
         now = self.watermark if clock is None else max(clock, self.watermark)
-        due = sorted(s for s in self.open if s + self.window_s + self.lateness_s <= now)
-        closed = [(s, self.open.pop(s)) for s in due]
-        if due:
-            self.closed_until = max(self.closed_until, due[-1] + self.window_s)
-        return closed
+        self.closed_until = max(self.closed_until, self.progress_at(now))
+        return self.close_until(self.closed_until)
+
+    def close_until(self, progress: float) -> list[tuple[int, WindowCube]]:
+        """Close the open windows ending at or before ``progress`` (oldest first)."""
+        self.closed_until = max(self.closed_until, progress)
+        due = sorted(s for s in self.open if s + self.window_s <= self.closed_until)
+        return [(s, self.open.pop(s)) for s in due]
 
     def close_all(self) -> list[tuple[int, WindowCube]]:
         """Close every open window (end of a bounded input)."""
         closed = sorted(self.open.items())
         self.open.clear()
         if closed:
-            self.closed_until = max(self.closed_until, closed[-1][0] + self.window_s)
+            self.closed_until = max(self.closed_until, float(closed[-1][0] + self.window_s))
         return closed
+
+
+def _copy(cube: WindowCube) -> WindowCube:
+    copy = WindowCube()
+    copy.merge(cube)
+    return copy

@@ -206,6 +206,10 @@ class StreamsSettings(_Model):
     dedup_horizon_s: int = Field(
         default=600, ge=0, le=86400, description="Events with an id already seen this recently are counted once"
     )
+    idle_timeout_s: int = Field(
+        default=30, ge=1, le=86400,
+        description="An input partition without events this long (wall time) closes its windows by the wall clock",
+    )  # fmt: skip
     quiet_series_s: int = Field(
         default=3600, ge=0, le=7 * 86400,
         description="A count series seen this recently gets a 0 point for a window with no events (silence is data)",

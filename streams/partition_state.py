@@ -71,6 +71,9 @@ class _Partition(Generic[S]):
     seq: int
     base_seq: int
     generation: int
+    #: Bytes of the last snapshot, and of the deltas written since.
+    base_bytes: int = 0
+    delta_bytes: int = 0
     #: Keys of the deltas written since the base and of the base's chunks (deleted
     #: by the next snapshot), and of records a crash left behind (by the next write).
     deltas: list[bytes] = field(default_factory=list)
@@ -91,17 +94,24 @@ class PartitionState(Generic[S]):
         apply_delta: Callable[[S, bytes], None],
         dump: Callable[[S], bytes],
         snapshot_every: int = 64,
+        snapshot_ratio: float = 0.0,
         chunk_bytes: int = 512 * 1024,
     ) -> None:
         """``load`` decodes a snapshot (``None``: empty state), ``apply_delta`` folds a delta
         into a state in place, ``dump`` encodes a whole state. Snapshots are written in
         records of at most ``chunk_bytes`` (below ``producer_max_request_size``).
+
+        A snapshot is written after ``snapshot_every`` deltas once the deltas since the
+        last one add up to ``snapshot_ratio`` times its size: with a ratio of 1 a large
+        state (e.g. many de-duplication ids) costs at most as much changelog as its
+        deltas, and a restore reads at most about twice the state.
         """
         if snapshot_every < 1 or chunk_bytes < 1:
             raise ValueError("snapshot_every and chunk_bytes must be at least 1")
         self.app = app
         self.partitions = partitions
         self.snapshot_every = snapshot_every
+        self.snapshot_ratio = snapshot_ratio
         self.chunk_bytes = chunk_bytes
         self.table: Any = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
         self._load = load
@@ -166,6 +176,33 @@ class PartitionState(Generic[S]):
         self.ack(tp, messages)
         return len(fresh)
 
+    def current(self, tp: TP) -> S:
+        """The live state of ``tp``, restored from the table if needed; only inside a batch or
+        :meth:`change` (after the table's recovery, while ``tp`` is assigned)."""
+        return self._partition(tp).state
+
+    def applied_offset(self, tp: TP) -> int:
+        """The hwm of ``tp``: the last input offset whose effect the state holds (same rules as :meth:`current`)."""
+        return self._partition(tp).hwm
+
+    async def change(self, tp: TP, update: Callable[[S], bytes | None]) -> bool:
+        """Apply a change that no input message caused (e.g. a timer) and make it durable.
+
+        ``update`` returns the delta, ``None`` when nothing changed (nothing is
+        written). Same rules as :meth:`current`. Returns whether anything was written.
+        """
+        part = self._partition(tp)
+        try:
+            delta = update(part.state)
+            if delta is None:
+                return False
+            futures = self._write(tp, part, delta)
+        except BaseException:
+            del self._parts[tp]
+            raise
+        await asyncio.gather(*futures)
+        return True
+
     def ack(self, tp: TP, messages: Sequence[Message]) -> None:
         """Acknowledge a batch whose effect is durable (faust may then commit its offsets)."""
         ack_messages(self.app, tp, messages)
@@ -192,13 +229,16 @@ class PartitionState(Generic[S]):
             elif key.startswith(prefix + b"base/"):
                 chunks.setdefault(int(key.split(b"/")[-2]), []).append(key)
         base = data.get(prefix + b"base")
+        base_bytes = 0
         if base is None:
             hwm, base_seq, count = -1, 0, 0
             state = self._load(None)
         else:
             hwm, base_seq, count = _BASE.unpack(base)
-            state = self._load(b"".join(bytes(data[_chunk_key(prefix, base_seq, i)]) for i in range(count)))
-        part = _Partition(state, hwm, base_seq, base_seq, generation)
+            whole = b"".join(bytes(data[_chunk_key(prefix, base_seq, i)]) for i in range(count))
+            base_bytes = len(whole)
+            state = self._load(whole)
+        part = _Partition(state, hwm, base_seq, base_seq, generation, base_bytes)
         part.chunks = [_chunk_key(prefix, base_seq, i) for i in range(count)]
         # A crash can leave deltas the base already holds (their tombstones lost)
         # and chunks of a snapshot whose base was never written.
@@ -213,15 +253,25 @@ class PartitionState(Generic[S]):
             part.hwm = max(part.hwm, delta_hwm)
             self._apply_delta(state, bytes(value[_DELTA.size :]))
             part.deltas.append(key)
+            part.delta_bytes += len(value) - _DELTA.size
         part.seq = max([part.seq, *chunks])  # never reuse the seq (so the keys) of such chunks
         return part
 
     def _write(self, tp: TP, part: _Partition[S], delta: bytes | None) -> list[Any]:
         prefix = _prefix(tp)
         part.seq += 1
-        if delta is not None and part.seq - part.base_seq < self.snapshot_every:
+        # A delta too large for one record is written as a (chunked) snapshot instead.
+        if (
+            delta is not None
+            and len(delta) + _DELTA.size <= self.chunk_bytes
+            and (
+                part.seq - part.base_seq < self.snapshot_every
+                or part.delta_bytes < self.snapshot_ratio * part.base_bytes
+            )
+        ):
             key = prefix + b"delta/%d" % part.seq
             part.deltas.append(key)
+            part.delta_bytes += len(delta)
             garbage, part.garbage = part.garbage, []
             futures = [self._put(tp.partition, key, _DELTA.pack(part.hwm, part.seq) + delta)]
             return futures + [self._put(tp.partition, old, None) for old in garbage]
@@ -238,6 +288,7 @@ class PartitionState(Generic[S]):
         )
         part.deltas, part.chunks, part.garbage = [], chunks, []
         part.base_seq = part.seq
+        part.base_bytes, part.delta_bytes = len(whole), 0
         return futures
 
     def _put(self, partition: int, key: bytes, value: bytes | None) -> Any:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import faust
 import typer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +19,7 @@ from tqdm import tqdm
 from devstack.process import MissingDependency, ServerFailed
 from devstack.stack import SERVER_NAMES, build_servers, select, statuses
 from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
+from streams.worker import APP_ID, StreamsWorker
 from telewatch.config import Config, load_config
 from telewatch.config_loader import ConfigError
 from telewatch.config_reference import render_reference
@@ -199,6 +202,37 @@ async def _simulate_with_progress(
             bar.refresh()
 
         return await run_simulation(settings, sink, start, duration_s, progress, stop)
+
+
+@app.command("streams")
+def streams(
+    config: ConfigOption = None,
+    app_id: Annotated[str, typer.Option(help="faust app id: consumer group and table names")] = APP_ID,
+    status_file: Annotated[Path | None, typer.Option(help="Rewrite this JSON file with counters every second")] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
+) -> None:
+    """Run a streams worker: input events → windowed KPI series → metrics topic and InfluxDB (Ctrl-C stops).
+
+    Start as many as you like with the same --app-id: they share the partitions.
+    """
+    cfg = _config(config)
+    worker = StreamsWorker(cfg, app_id=app_id, status_file=status_file)
+    servers = cfg.bootstrap_servers()
+    try:
+        created = asyncio.run(ensure_topics(servers, cfg.kafka, worker.changelog_topics()))
+    except KafkaError as exc:
+        hint = (
+            "start it with `telewatch dev up tansu`"
+            if cfg.kafka.mode == "embedded"
+            else "check kafka.bootstrap_servers"
+        )
+        raise _fail(f"cannot reach Kafka at {', '.join(servers)} ({exc}); {hint}") from exc
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+    asyncio.set_event_loop(
+        asyncio.new_event_loop()
+    )  # asyncio.run closed its loop; faust's Worker takes the current one
+    faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
 
 
 @app.command("demo")

@@ -52,6 +52,10 @@ class TopicsSettings(Section):
     metrics: TopicSettings = Field(default=_topic("telewatch.metrics"), description="Metric points per window")
     anomalies: TopicSettings = Field(default=_topic("telewatch.anomalies"), description="Detector verdicts")
     alerts: TopicSettings = Field(default=_topic("telewatch.alerts"), description="Alerts to route")
+    partials: TopicSettings = Field(
+        default=_topic("telewatch.partials"),
+        description="Internal: closed windows of each input partition, merged into metric points",
+    )
     deadletter: TopicSettings = Field(
         default=_topic("telewatch.deadletter", 1), description="Events that could not be used, with the reason"
     )

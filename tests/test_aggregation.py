@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import zlib
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -11,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.recompute import events_of, naive
 from simulator import FileSink, SimulatorSettings, run_simulation
 from streams import sketch
 from streams.aggregation import PartitionAggregator, SourcePlan, WindowCube, rollup
 from streams.contracts import INPUT_CONTRACTS, Event, MetricPoint
 from streams.metric_config import MetricDefinition, StreamsSettings
-from streams.series import series_key
 from streams.validation import EventDecoder, Rejection
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -36,12 +35,6 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     asyncio.run(run_simulation(settings, FileSink(out), START, 20 * 60))
     return out
-
-
-def events_of(directory: Path, role: str) -> list[Event]:
-    decoder = EventDecoder(INPUT_CONTRACTS[role], max_future_skew_s=1e12)
-    decoded = [decoder.decode(line, now=0.0) for line in (directory / f"{role}.jsonl").read_bytes().splitlines()]
-    return [e for e in decoded if not isinstance(e, Rejection)]
 
 
 def streamed(metrics: list[MetricDefinition], events: list[Event]) -> tuple[list[MetricPoint], set[str], int]:
@@ -66,44 +59,6 @@ def streamed(metrics: list[MetricDefinition], events: list[Event]) -> tuple[list
     return points, late, duplicates
 
 
-def naive(metrics: list[MetricDefinition], events: list[Event]) -> dict[tuple[str, datetime], float]:
-    """Straightforward group-by per metric, dimension set and window."""
-    groups: dict[tuple[str, float], list[Event]] = defaultdict(list)
-    out: dict[tuple[str, datetime], float] = {}
-    for metric in metrics:
-        groups.clear()
-        for ev in events:
-            if not all(str(getattr(ev, f)) in v for f, v in metric.where.items()):
-                continue
-            for names in metric.dimensions:
-                dims = {n: getattr(ev, n) for n in names}
-                if any(v is None for v in dims.values()):
-                    continue
-                window = ev.ts.timestamp() // WINDOW * WINDOW
-                groups[(series_key(metric.name, {k: str(v) for k, v in dims.items()}), window)].append(ev)
-        for (series, window), members in groups.items():
-            stamp = datetime.fromtimestamp(window, tz=UTC)
-            if metric.kind == "count":
-                out[(series, stamp)] = float(len(members))
-            elif metric.kind == "ratio":
-                den = [e for e in members if all(str(getattr(e, f)) in v for f, v in metric.denominator.items())]
-                num = [e for e in den if all(str(getattr(e, f)) in v for f, v in (metric.numerator or {}).items())]
-                if den:
-                    out[(series, stamp)] = len(num) / len(den)
-            else:
-                assert metric.field is not None
-                values = [getattr(e, metric.field) for e in members if getattr(e, metric.field) is not None]
-                if not values:
-                    continue
-                if metric.kind == "mean":
-                    out[(series, stamp)] = sum(values) / len(values)
-                else:
-                    assert metric.percentile is not None
-                    exact = sorted(values)[max(1, math.ceil(metric.percentile / 100 * len(values))) - 1]
-                    out[(series, stamp)] = exact
-    return out
-
-
 @pytest.mark.parametrize("role", ["calls", "sms", "kpi", "complaints"])
 def test_streamed_points_equal_batch_recomputation(simulated: Path, role: str) -> None:
     metrics = StreamsSettings().for_source(role)
@@ -113,7 +68,7 @@ def test_streamed_points_equal_batch_recomputation(simulated: Path, role: str) -
     for ev in events:
         unique.setdefault(ev.event_id(), ev)
     kept = [e for e in unique.values() if e.event_id() not in late]
-    expected = naive(metrics, kept)
+    expected = naive(metrics, kept, WINDOW)
     got = {(p.series, p.window_start): p for p in points}
     assert set(got) == set(expected)
     for key, value in expected.items():
@@ -147,6 +102,27 @@ def test_cell_outage_shows_in_the_cell_series(simulated: Path) -> None:
     assert max(during) < min(before) - 0.2
 
 
+def test_one_event_from_a_wrong_clock_does_not_close_windows_early() -> None:
+    metrics = StreamsSettings().for_source("calls")
+    aggregator = PartitionAggregator(SourcePlan(metrics), WINDOW, LATENESS, 600)
+    decoder = EventDecoder(INPUT_CONTRACTS["calls"])
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=UTC).timestamp()
+
+    def call(offset_s: float, ident: str) -> Event:
+        ts = datetime.fromtimestamp(base + offset_s, tz=UTC).isoformat()
+        payload = f'{{"ts": "{ts}", "call_id": "{ident}", "region": "north", "cell_id": "n1", "network": "4G", "result": "answered"}}'
+        event = decoder.decode(payload.encode(), now=2e9)
+        assert not isinstance(event, Rejection)
+        return event
+
+    batch = [call(i, f"c{i}") for i in range(0, 30)]
+    batch.insert(10, call(3600, "skewed"))  # an hour ahead, then the stream goes on at 10:00
+    aggregator.add(batch)
+    assert aggregator.close_due() == []
+    assert aggregator.add([call(31, "c31")]).late == []
+    assert aggregator.watermark < base + 60
+
+
 def test_event_for_a_closed_window_is_late() -> None:
     metrics = StreamsSettings().for_source("complaints")
     aggregator = PartitionAggregator(SourcePlan(metrics), WINDOW, LATENESS, 600)
@@ -162,7 +138,9 @@ def test_event_for_a_closed_window_is_late() -> None:
         return event
 
     assert aggregator.add([complaint("2026-11-02T10:00:10Z", "t1")]).late == []
-    aggregator.add([complaint("2026-11-02T10:03:30Z", "t2")])  # watermark passes 10:01 + 120 s
+    aggregator.add([complaint("2026-11-02T10:03:30Z", "t2")])  # one event 200 s on: not yet believed
+    assert aggregator.close_due() == []
+    aggregator.add([complaint("2026-11-02T10:03:29Z", "t2b")])  # confirmed: the watermark passes 10:01 + 120 s
     closed = aggregator.close_due()
     assert [start for start, _ in closed] == [int(datetime(2026, 11, 2, 10, 0, tzinfo=UTC).timestamp())]
     late = aggregator.add([complaint("2026-11-02T10:00:50Z", "t3")]).late

@@ -1,0 +1,313 @@
+"""The streams worker: a faust app running both stages over Kafka.
+
+::
+
+    calls, sms, kpi, complaints ──▶ IngestStage (per input partition) ──▶ partials topic
+                      │ bad / late events ──▶ dead-letter topic
+    partials ──▶ MergeStage (per source) ──▶ metrics topic (keyed by series) + InfluxDB
+
+Each stage's state lives in a faust table with a changelog
+(:class:`~streams.partition_state.PartitionState`): one table per input topic
+(co-partitioned with it) and one for the partials topic. Several workers with
+the same ``app_id`` share the partitions; a killed one is replaced by the
+others or by itself on restart, with the same results.
+
+An *idle* input partition (caught up, and no records for
+``streams.idle_timeout_s`` of wall time) advances its event clock with the wall clock, so its windows close and
+the merge stage is not held up by a partition that has nothing to say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+from aiokafka import AIOKafkaProducer
+from faust.types import TP, Message
+
+from streams.faust_bulk import TANSU_SETTINGS, BulkApp
+from streams.influx_sink import InfluxSink
+from streams.influx_writer import build_writer
+from streams.ingest_stage import IngestStage, IngestState, Outgoing, Record
+from streams.partition_state import PartitionState
+from streams.window_merge import MergeStage, MergeState
+from telewatch.config import INPUT_ROLES, Config
+
+log = logging.getLogger(__name__)
+
+#: Records per fetch (all partitions together).
+MAX_BATCH = 8192
+#: Default faust app id (consumer group, table and changelog names).
+APP_ID = "telewatch-streams"
+
+
+@dataclass
+class _Input:
+    role: str
+    topic: str
+    stage: IngestStage
+    state: PartitionState[IngestState]
+
+
+class StreamsApp(BulkApp):
+    """The worker's faust app: starts and stops the worker's outputs with itself."""
+
+    streams_worker: StreamsWorker
+
+    async def on_start(self) -> None:
+        """Start the output producer and the InfluxDB sink before the consumer starts."""
+        await self.streams_worker.start_outputs()
+        await super().on_start()
+
+    async def on_stop(self) -> None:
+        """Flush and close the outputs after the consumer has stopped."""
+        await super().on_stop()
+        await self.streams_worker.stop_outputs()
+
+
+class StreamsWorker:
+    """Builds the faust app of the streams stage from the configuration."""
+
+    def __init__(self, config: Config, *, app_id: str = APP_ID, status_file: Path | None = None) -> None:
+        self.config = config
+        self.app_id = app_id
+        self.status_file = status_file
+        settings = config.streams
+        topics = config.kafka.topics
+        embedded = config.kafka.mode == "embedded"
+        datadir = config.stack.home_path() / "streams" / app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = StreamsApp(
+            app_id,
+            broker=[f"kafka://{server}" for server in config.bootstrap_servers()],
+            datadir=str(datadir),
+            consumer_auto_offset_reset="earliest",
+            broker_commit_interval=1.0,
+            # Bounds a batch, so its changelog delta (about 40 bytes per event) stays one record.
+            broker_max_poll_records=MAX_BATCH,
+            **(dict(TANSU_SETTINGS) if embedded else {}),
+        )
+        self.app.streams_worker = self
+        self._lock = asyncio.Lock()
+        self._last_batch: dict[TP, float] = {}
+        self.inputs: dict[str, _Input] = {}
+        for role in INPUT_ROLES:
+            topic = topics.by_role()[role]
+            stage = IngestStage(role, topic.name, topic.partitions, settings, config.validation.max_future_skew_s)
+            state: PartitionState[IngestState] = PartitionState(
+                self.app,
+                f"windows-{role}",
+                partitions=topic.partitions,
+                load=stage.load,
+                apply_delta=stage.apply_delta,
+                dump=stage.dump,
+                snapshot_ratio=1.0,
+            )
+            self.inputs[topic.name] = _Input(role, topic.name, stage, state)
+            self.app.bulk_topic(topic.name, self._on_input)
+        self.merge = MergeStage(settings, list(INPUT_ROLES))
+        self.merge_state: PartitionState[MergeState] = PartitionState(
+            self.app,
+            "merge",
+            partitions=topics.partials.partitions,
+            load=self.merge.load,
+            apply_delta=self.merge.apply_delta,
+            dump=self.merge.dump,
+            snapshot_ratio=1.0,
+        )
+        self.app.bulk_topic(topics.partials.name, self._on_partials)
+        self._targets = {role: t.name for role, t in topics.by_role().items()}
+        self.producer: AIOKafkaProducer | None = None
+        self.sink: InfluxSink | None = None
+        self._started = time.monotonic()
+        self._reported = (self._started, 0)
+        self.app.timer(1.0)(self._tick)
+        self.app.timer(1.0)(self._report)
+
+    def changelog_topics(self) -> dict[str, int]:
+        """The table changelog topics (name → partitions), to create compacted before the first start."""
+        tables = [i.state for i in self.inputs.values()] + [self.merge_state]
+        return {t.changelog_topic_name: t.partitions for t in tables}
+
+    # -- outputs ------------------------------------------------------------------------------
+    async def start_outputs(self) -> None:
+        """Start the producer of metric points, partials and dead letters, and the InfluxDB sink."""
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.config.bootstrap_servers(), acks="all", linger_ms=5, max_batch_size=256 * 1024
+        )
+        await self.producer.start()
+        self.sink = InfluxSink(build_writer(self.config.influxdb, self.config.influxdb_url()))
+        await self.sink.start()
+
+    async def stop_outputs(self) -> None:
+        """Flush and close the outputs."""
+        if self.sink is not None:
+            await self.sink.close()
+        if self.producer is not None:
+            await self.producer.stop()
+        self._write_status()
+
+    async def _send(self, outbox: Sequence[Outgoing]) -> None:
+        assert self.producer is not None and self.sink is not None
+        futures = []
+        for record in outbox:
+            if record.target == "influxdb":
+                self.sink.add(record.value.decode().split("\n"))
+            else:
+                futures.append(await self.producer.send(self._targets[record.target], record.value, key=record.key))
+        await asyncio.gather(*futures)
+
+    async def _flush(self, state: IngestState | MergeState) -> None:
+        """Send an outbox whose change is durable (again, if a crash came before it was known to be sent)."""
+        if state.outbox and not state.outbox_sent:
+            await self._send(state.outbox)
+            state.outbox_sent = True
+
+    # -- batches and ticks ----------------------------------------------------------------------
+    async def _on_input(self, tp: TP, messages: list[Message]) -> None:
+        source = self.inputs[tp.topic]
+        async with self._lock:
+            self._last_batch[tp] = time.monotonic()
+            await self._flush(source.state.current(tp))
+            now = time.time()
+
+            def update(state: IngestState, fresh: Sequence[Message]) -> bytes:
+                return source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
+
+            await source.state.process(tp, messages, update)
+            await self._flush(source.state.current(tp))
+
+    async def _on_partials(self, tp: TP, messages: list[Message]) -> None:
+        async with self._lock:
+            await self._flush(self.merge_state.current(tp))
+
+            def update(state: MergeState, fresh: Sequence[Message]) -> bytes:
+                return self.merge.update(state, [cast(bytes, m.value) for m in fresh])
+
+            await self.merge_state.process(tp, messages, update)
+            await self._flush(self.merge_state.current(tp))
+
+    def _ready(self) -> bool:
+        app: Any = self.app
+        return bool(app.started) and not app.rebalancing and not app.in_recovery and self.producer is not None
+
+    async def _tick(self) -> None:
+        """Close the windows of idle input partitions by the wall clock."""
+        idle_s = self.config.streams.idle_timeout_s
+        if not self._ready():
+            return
+        now = time.monotonic()
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
+        for tp in sorted(assigned):
+            if now - self._last_batch.setdefault(tp, now) < idle_s:
+                continue
+            source = self.inputs[tp.topic]
+            # Idle means caught up: a partition with a backlog is only waiting for its turn.
+            end = self.app.consumer.highwater(tp)
+            if end is None or source.state.applied_offset(tp) + 1 < end:
+                continue
+            clock = time.time() - idle_s
+            async with self._lock:
+                if not self._ready() or tp not in self.app.consumer.assignment():
+                    return
+                await self._flush(source.state.current(tp))
+                tick = _ticker(source.stage, tp.partition, clock)
+                if await source.state.change(tp, tick):
+                    await self._flush(source.state.current(tp))
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counters of this process: events in, dead letters, late, duplicates, points out."""
+        events = sum(i.stage.counters.events for i in self.inputs.values())
+        rejected: dict[str, int] = {}
+        for i in self.inputs.values():
+            for reason, n in i.stage.counters.rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + n
+        now = time.monotonic()
+        since, before = self._reported
+        merge = self.merge.counters
+        return {
+            "pid": os.getpid(),
+            "uptime_s": round(now - self._started, 1),
+            "events": events,
+            "events_per_s": round((events - before) / max(now - since, 1e-9), 1),
+            "by_source": {i.role: msgspec.structs.asdict(_counters(i.stage)) for i in self.inputs.values()},
+            "counted": sum(i.stage.counters.counted for i in self.inputs.values()),
+            "duplicates": sum(i.stage.counters.duplicates for i in self.inputs.values()),
+            "late": sum(i.stage.counters.late for i in self.inputs.values()),
+            "dead_letters": rejected,
+            "partials": merge.partials,
+            "resent_partials": merge.resent_partials,
+            "windows": merge.windows,
+            "points": merge.points,
+            "series": len(merge.series),
+            "influxdb": None if self.sink is None else msgspec.structs.asdict(_sink_stats(self.sink)),
+            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in self._assignment()),
+        }
+
+    def _assignment(self) -> list[TP]:
+        try:
+            return list(self.app.consumer.assignment())
+        except Exception:  # the consumer is not started yet
+            return []
+
+    async def _report(self) -> None:
+        status = self._write_status()
+        self._reported = (time.monotonic(), status["events"])
+        if int(status["uptime_s"]) % 10 == 0:
+            log.info(
+                "streams: %s events (%s/s), %s dead letters, %s late, %s duplicates; %s points, %s series",
+                status["events"],
+                status["events_per_s"],
+                sum(status["dead_letters"].values()),
+                status["late"],
+                status["duplicates"],
+                status["points"],
+                status["series"],
+            )
+
+    def _write_status(self) -> dict[str, Any]:
+        status = self.status()
+        if self.status_file is not None:
+            tmp = self.status_file.with_suffix(".tmp")
+            tmp.write_bytes(msgspec.json.encode(status))
+            tmp.replace(self.status_file)
+        return status
+
+
+class _CountersView(msgspec.Struct):
+    events: int
+    counted: int
+    duplicates: int
+    late: int
+    rejected: dict[str, int]
+
+
+def _counters(stage: IngestStage) -> _CountersView:
+    c = stage.counters
+    return _CountersView(c.events, c.counted, c.duplicates, c.late, dict(c.rejected))
+
+
+class _SinkView(msgspec.Struct):
+    written: int
+    retried: int
+    dropped_overflow: int
+    dropped_rejected: int
+    buffered: int
+    last_error: str | None
+
+
+def _sink_stats(sink: InfluxSink) -> _SinkView:
+    s = sink.stats
+    return _SinkView(s.written, s.retried, s.dropped_overflow, s.dropped_rejected, s.buffered, s.last_error)
+
+
+def _ticker(stage: IngestStage, partition: int, clock: float) -> Callable[[IngestState], bytes | None]:
+    return lambda state: stage.tick(state, partition, clock)
