@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import struct
-import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +27,7 @@ from faust.types import TP
 
 from devstack.kafka_server import KafkaServer
 from devstack.tansu import TansuServer
+from fixtures.worker_process import WorkerProcess, worker_processes
 from streams.faust_bulk import TANSU_SETTINGS, BulkApp, ensure_topics
 from streams.partition_state import PartitionState
 
@@ -204,74 +203,25 @@ async def produce(broker: str, app_id: str, n: int) -> Expected:
     return Expected(topic, {p: dict(c) for p, c in counts.items()})
 
 
-class Worker:
-    """The test app as a subprocess, stopped by PID."""
+class Worker(WorkerProcess):
+    """The test app as a subprocess."""
 
     def __init__(self, broker: str, topic: str, app_id: str, data_dir: Path, *extra: str) -> None:
-        self.data_dir = data_dir
-        self.log = data_dir / "worker.log"
-        self.report_file = data_dir / REPORT
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.report_file.unlink(missing_ok=True)
         command = [sys.executable, __file__, "worker", "--broker", broker, "--topic", topic]
         command += ["--app-id", app_id, "--data-dir", str(data_dir), "--loglevel", "INFO", *extra]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        super().__init__(command, data_dir / REPORT, data_dir / "worker.log")
 
     def report(self) -> dict[str, Any] | None:
         """The worker's last report, or None before the first."""
-        try:
-            body: dict[str, Any] = msgspec.json.decode(self.report_file.read_bytes())
-        except (OSError, msgspec.DecodeError):
-            return None
-        return body
+        return self.status()
 
     def counts(self) -> dict[int, Counts]:
         report = self.report() or {"partitions": {}}
         return {int(p): part["counts"] for p, part in report["partitions"].items()}
 
-    async def wait_for(self, done: Any, what: str, limit_s: float = 90.0) -> dict[str, Any]:
-        """Poll the report until ``done(report)``; fail with the log tail after ``limit_s``."""
-        try:
-            async with asyncio.timeout(limit_s):
-                while True:
-                    report = self.report()
-                    if report is not None and done(report):
-                        return report
-                    if self.proc.poll() is not None:
-                        pytest.fail(f"worker exited with {self.proc.returncode} waiting for {what}:\n{self.tail()}")
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pytest.fail(f"no {what} after {limit_s:.0f} s; last report {self.report()}; log:\n{self.tail()}")
 
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 15 s; no-op once it has exited."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def workers() -> Iterator[list[Worker]]:
-    """Collects started workers and stops every one of them, also on failure."""
-    started: list[Worker] = []
-    try:
-        yield started
-    finally:
-        for worker in started:
-            worker.stop()
+workers = worker_processes
 
 
 def counted(report: dict[str, Any]) -> dict[int, int]:
