@@ -240,10 +240,10 @@ def demo(
     duration: Annotated[str | None, typer.Option(help="Stop by itself after this long (default: until Ctrl-C)")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """The demo: embedded broker + InfluxDB, live simulated traffic, validation, console summary."""
+    """The demo: embedded broker + InfluxDB, live simulated traffic, a streams worker, metric series in InfluxDB."""
     cfg = _config(config)
     try:
-        asyncio.run(run_demo(cfg, DemoOptions(duration_s=_duration(duration)), console))
+        asyncio.run(run_demo(cfg, DemoOptions(duration_s=_duration(duration), config_path=config), console))
     except (MissingDependency, ServerFailed) as exc:
         raise _fail(str(exc)) from exc
 
