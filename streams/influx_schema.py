@@ -13,6 +13,8 @@ measurement                 tags                                      fields
                                                                       (int), ``fingerprint`` (string)
 ``telewatch_deadletter``    ``topic``, ``reason``                     ``count`` (int)
 ``telewatch_late``          ``metric``, ``series``                    ``count`` (int)
+``telewatch_score``         ``metric``, ``series``, ``detector``,     ``expected``, ``lower``, ``upper``, ``score``,
+                            every dimension                           ``anomalous``, ``flagged`` (bool)
 ==========================  ========================================  ==========================================
 
 Float fields that are NaN or infinite are left out (line protocol cannot carry them).
@@ -31,6 +33,7 @@ METRIC = "telewatch_metric"
 ANOMALY = "telewatch_anomaly"
 DEADLETTER = "telewatch_deadletter"
 LATE = "telewatch_late"
+SCORE = "telewatch_score"
 
 #: Severity → the integer field ``severity_level`` (graphable, ``max()``-able).
 SEVERITY_LEVELS: dict[Severity, int] = {"info": 0, "warning": 1, "major": 2, "critical": 3}
@@ -39,7 +42,7 @@ SEVERITY_LEVELS: dict[Severity, int] = {"info": 0, "warning": 1, "major": 2, "cr
 RESERVED_KEYS = frozenset(
     {"time", "metric", "series", "detector", "severity"}
     | {"value", "numerator", "denominator", "count", "expected", "lower", "upper", "score"}
-    | {"severity_level", "fingerprint"}
+    | {"severity_level", "fingerprint", "anomalous", "flagged"}
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -122,3 +125,29 @@ def late_line(series: str, count: int, ts: datetime) -> str:
     """
     metric = series.split("|", 1)[0]
     return point_line(LATE, {"metric": metric, "series": series}, {"count": int(count)}, to_ns(ts))
+
+
+def score_line(
+    metric: str,
+    series: str,
+    dims: Mapping[str, str],
+    detector: str,
+    expected: float,
+    lower: float | None,
+    upper: float | None,
+    score: float,
+    anomalous: bool,
+    flagged: bool,
+    ts: datetime,
+) -> str:
+    """``telewatch_score``: a detector's expectation, band and score for one point, at its window start.
+
+    >>> score_line("call_drop_rate", "call_drop_rate|region=north", {"region": "north"}, "seasonal",
+    ...     0.01, 0.0, 0.03, 0.1, False, False, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_score,detector=seasonal,metric=call_drop_rate,region=north,series=call_drop_rate|region\\\\=north expected=0.01,lower=0.0,upper=0.03,score=0.1,anomalous=false,flagged=false 1704067200000000000'
+    """
+    tags = _tags({"metric": metric, "series": series, "detector": detector}, dims)
+    fields = _floats(expected=expected, lower=lower, upper=upper, score=score)
+    fields["anomalous"] = anomalous
+    fields["flagged"] = flagged
+    return point_line(SCORE, tags, fields, to_ns(ts))

@@ -34,8 +34,13 @@ from streams.validation import EventDecoder, Rejection, dead_letter
 class Record(Protocol):
     """What the stage needs of an input message (faust's ``Message`` has these)."""
 
-    offset: int
-    value: bytes
+    @property
+    def offset(self) -> int:
+        """Offset in the input partition."""
+
+    @property
+    def value(self) -> bytes:
+        """The payload."""
 
 
 class Outgoing(msgspec.Struct, array_like=True, frozen=True):

@@ -20,7 +20,6 @@ window, so consumers keep the newest window per series and InfluxDB overwrites.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from typing import Final
 
 import msgspec
 
+from streams import replay_delta
 from streams.aggregation import SourcePlan, WindowCube, rollup
 from streams.contracts import MetricPoint
 from streams.influx_schema import deadletter_line, late_line, metric_line
@@ -101,9 +101,6 @@ class _Snapshot(msgspec.Struct, array_like=True, frozen=True):
 _encoder = msgspec.msgpack.Encoder()
 _snapshot_decoder = msgspec.msgpack.Decoder(_Snapshot)
 _json = msgspec.json.Encoder()
-#: Delta header: clear-outbox flag; then each partial as length + bytes.
-_FLAG = struct.Struct(">?")
-_LENGTH = struct.Struct(">I")
 
 
 class MergeStage:
@@ -121,25 +118,15 @@ class MergeStage:
 
     def update(self, state: MergeState, payloads: Sequence[bytes]) -> bytes:
         """Take a batch of partials; completed windows go to the outbox. Returns the delta (the batch)."""
-        clear = state.outbox_sent
-        if clear:
-            state.outbox = []
-            state.outbox_sent = False
+        clear = replay_delta.start_batch(state)
         self._take(state, payloads)
-        return _FLAG.pack(clear) + b"".join(_LENGTH.pack(len(p)) + p for p in payloads)
+        return replay_delta.encode(clear, payloads)
 
     def apply_delta(self, state: MergeState, delta: bytes) -> None:
         """Replay a batch recorded by :meth:`update`."""
-        (clear,) = _FLAG.unpack_from(delta)
+        clear, payloads = replay_delta.decode(delta)
         if clear:
             state.outbox = []
-        payloads = []
-        at = _FLAG.size
-        while at < len(delta):
-            (length,) = _LENGTH.unpack_from(delta, at)
-            at += _LENGTH.size
-            payloads.append(delta[at : at + length])
-            at += length
         self._take(state, payloads, replay=True)
 
     def _take(self, state: MergeState, payloads: Sequence[bytes], replay: bool = False) -> None:

@@ -29,16 +29,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from aiokafka import AIOKafkaProducer
 from faust.types import TP, Message
 
-from streams.faust_bulk import TANSU_SETTINGS, BulkApp
-from streams.influx_sink import InfluxSink
-from streams.influx_writer import build_writer
-from streams.ingest_stage import IngestStage, IngestState, Outgoing, Record
+from streams.faust_bulk import BulkApp
+from streams.ingest_stage import IngestStage, IngestState, Record
 from streams.partition_state import PartitionState
 from streams.window_merge import MergeStage, MergeState
 from telewatch.config import INPUT_ROLES, Config
+from telewatch.worker_runtime import Outputs, app_options, write_status
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +79,7 @@ class StreamsWorker:
         self.status_file = status_file
         settings = config.streams
         topics = config.kafka.topics
-        embedded = config.kafka.mode == "embedded"
-        datadir = config.stack.home_path() / "streams" / app_id
-        datadir.parent.mkdir(parents=True, exist_ok=True)
-        self.app = StreamsApp(
-            app_id,
-            broker=[f"kafka://{server}" for server in config.bootstrap_servers()],
-            datadir=str(datadir),
-            consumer_auto_offset_reset="earliest",
-            broker_commit_interval=1.0,
-            # Bounds a batch, so its changelog delta (about 40 bytes per event) stays one record.
-            broker_max_poll_records=MAX_BATCH,
-            **(dict(TANSU_SETTINGS) if embedded else {}),
-        )
+        self.app = StreamsApp(app_id, **app_options(config, "streams", app_id, MAX_BATCH))
         self.app.streams_worker = self
         self._lock = asyncio.Lock()
         self._last_batch: dict[TP, float] = {}
@@ -123,9 +109,7 @@ class StreamsWorker:
             snapshot_ratio=1.0,
         )
         self.app.bulk_topic(topics.partials.name, self._on_partials)
-        self._targets = {role: t.name for role, t in topics.by_role().items()}
-        self.producer: AIOKafkaProducer | None = None
-        self.sink: InfluxSink | None = None
+        self.outputs = Outputs(config)
         self._started = time.monotonic()
         self._reported = (self._started, 0)
         self.app.timer(1.0)(self._tick)
@@ -139,64 +123,40 @@ class StreamsWorker:
     # -- outputs ------------------------------------------------------------------------------
     async def start_outputs(self) -> None:
         """Start the producer of metric points, partials and dead letters, and the InfluxDB sink."""
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.bootstrap_servers(), acks="all", linger_ms=5, max_batch_size=256 * 1024
-        )
-        await self.producer.start()
-        self.sink = InfluxSink(build_writer(self.config.influxdb, self.config.influxdb_url()))
-        await self.sink.start()
+        await self.outputs.start()
 
     async def stop_outputs(self) -> None:
         """Flush and close the outputs."""
-        if self.sink is not None:
-            await self.sink.close()
-        if self.producer is not None:
-            await self.producer.stop()
+        await self.outputs.stop()
         self._write_status()
-
-    async def _send(self, outbox: Sequence[Outgoing]) -> None:
-        assert self.producer is not None and self.sink is not None
-        futures = []
-        for record in outbox:
-            if record.target == "influxdb":
-                self.sink.add(record.value.decode().split("\n"))
-            else:
-                futures.append(await self.producer.send(self._targets[record.target], record.value, key=record.key))
-        await asyncio.gather(*futures)
-
-    async def _flush(self, state: IngestState | MergeState) -> None:
-        """Send an outbox whose change is durable (again, if a crash came before it was known to be sent)."""
-        if state.outbox and not state.outbox_sent:
-            await self._send(state.outbox)
-            state.outbox_sent = True
 
     # -- batches and ticks ----------------------------------------------------------------------
     async def _on_input(self, tp: TP, messages: list[Message]) -> None:
         source = self.inputs[tp.topic]
         async with self._lock:
             self._last_batch[tp] = time.monotonic()
-            await self._flush(source.state.current(tp))
+            await self.outputs.flush(source.state.current(tp))
             now = time.time()
 
             def update(state: IngestState, fresh: Sequence[Message]) -> bytes:
                 return source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
 
             await source.state.process(tp, messages, update)
-            await self._flush(source.state.current(tp))
+            await self.outputs.flush(source.state.current(tp))
 
     async def _on_partials(self, tp: TP, messages: list[Message]) -> None:
         async with self._lock:
-            await self._flush(self.merge_state.current(tp))
+            await self.outputs.flush(self.merge_state.current(tp))
 
             def update(state: MergeState, fresh: Sequence[Message]) -> bytes:
                 return self.merge.update(state, [cast(bytes, m.value) for m in fresh])
 
             await self.merge_state.process(tp, messages, update)
-            await self._flush(self.merge_state.current(tp))
+            await self.outputs.flush(self.merge_state.current(tp))
 
     def _ready(self) -> bool:
         app: Any = self.app
-        return bool(app.started) and not app.rebalancing and not app.in_recovery and self.producer is not None
+        return bool(app.started) and not app.rebalancing and not app.in_recovery and self.outputs.started
 
     async def _tick(self) -> None:
         """Close the windows of idle input partitions by the wall clock."""
@@ -217,10 +177,10 @@ class StreamsWorker:
             async with self._lock:
                 if not self._ready() or tp not in self.app.consumer.assignment():
                     return
-                await self._flush(source.state.current(tp))
+                await self.outputs.flush(source.state.current(tp))
                 tick = _ticker(source.stage, tp.partition, clock)
                 if await source.state.change(tp, tick):
-                    await self._flush(source.state.current(tp))
+                    await self.outputs.flush(source.state.current(tp))
 
     # -- status -------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -248,7 +208,7 @@ class StreamsWorker:
             "windows": merge.windows,
             "points": merge.points,
             "series": len(merge.series),
-            "influxdb": None if self.sink is None else msgspec.structs.asdict(_sink_stats(self.sink)),
+            "influxdb": self.outputs.sink_status(),
             "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in self._assignment()),
         }
 
@@ -275,10 +235,7 @@ class StreamsWorker:
 
     def _write_status(self) -> dict[str, Any]:
         status = self.status()
-        if self.status_file is not None:
-            tmp = self.status_file.with_suffix(".tmp")
-            tmp.write_bytes(msgspec.json.encode(status))
-            tmp.replace(self.status_file)
+        write_status(self.status_file, status)
         return status
 
 
@@ -293,20 +250,6 @@ class _CountersView(msgspec.Struct):
 def _counters(stage: IngestStage) -> _CountersView:
     c = stage.counters
     return _CountersView(c.events, c.counted, c.duplicates, c.late, dict(c.rejected))
-
-
-class _SinkView(msgspec.Struct):
-    written: int
-    retried: int
-    dropped_overflow: int
-    dropped_rejected: int
-    buffered: int
-    last_error: str | None
-
-
-def _sink_stats(sink: InfluxSink) -> _SinkView:
-    s = sink.stats
-    return _SinkView(s.written, s.retried, s.dropped_overflow, s.dropped_rejected, s.buffered, s.last_error)
 
 
 def _ticker(stage: IngestStage, partition: int, clock: float) -> Callable[[IngestState], bytes | None]:

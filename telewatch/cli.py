@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from detectors.worker import APP_ID as DETECTORS_APP_ID
+from detectors.worker import DetectorsWorker
 from devstack.process import MissingDependency, ServerFailed
 from devstack.stack import SERVER_NAMES, build_servers, select, statuses
 from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
 from streams.worker import APP_ID, StreamsWorker
-from telewatch.config import Config, load_config
+from telewatch.config import DEFAULT_CONFIG, Config, load_config
 from telewatch.config_loader import ConfigError
 from telewatch.config_reference import render_reference
 from telewatch.demo import DemoOptions, run_demo
@@ -217,9 +219,31 @@ def streams(
     """
     cfg = _config(config)
     worker = StreamsWorker(cfg, app_id=app_id, status_file=status_file)
+    _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
+
+
+@app.command("detect")
+def detect(
+    config: ConfigOption = None,
+    app_id: Annotated[str, typer.Option(help="faust app id: consumer group and table names")] = DETECTORS_APP_ID,
+    status_file: Annotated[Path | None, typer.Option(help="Rewrite this JSON file with counters every second")] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
+) -> None:
+    """Run a detectors worker: metric points → anomalies (and correlated incidents) → anomalies topic and InfluxDB.
+
+    The config file is watched: a changed `detectors:` section applies without a restart; a bad one is refused.
+    """
+    cfg = _config(config)
+    path = config if config is not None else DEFAULT_CONFIG
+    worker = DetectorsWorker(cfg, config_path=path, app_id=app_id, status_file=status_file)
+    _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
+
+
+def _run_worker(cfg: Config, faust_app: faust.App, changelogs: dict[str, int], loglevel: str) -> None:
+    """Create the topics and changelogs, then run a faust worker until Ctrl-C / SIGTERM."""
     servers = cfg.bootstrap_servers()
     try:
-        created = asyncio.run(ensure_topics(servers, cfg.kafka, worker.changelog_topics()))
+        created = asyncio.run(ensure_topics(servers, cfg.kafka, changelogs))
     except KafkaError as exc:
         hint = (
             "start it with `telewatch dev up tansu`"
@@ -232,7 +256,7 @@ def streams(
     asyncio.set_event_loop(
         asyncio.new_event_loop()
     )  # asyncio.run closed its loop; faust's Worker takes the current one
-    faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
 @app.command("demo")

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from detectors.settings import DetectorSettings
 from simulator.settings import SimulatorSettings
 from streams.metric_config import StreamsSettings
 from telewatch.config_loader import load_model_file
@@ -50,7 +51,10 @@ class TopicsSettings(Section):
     kpi: TopicSettings = Field(default=_topic("telewatch.kpi"), description="Network KPI samples (input)")
     complaints: TopicSettings = Field(default=_topic("telewatch.complaints"), description="Complaints (input)")
     metrics: TopicSettings = Field(default=_topic("telewatch.metrics"), description="Metric points per window")
-    anomalies: TopicSettings = Field(default=_topic("telewatch.anomalies"), description="Detector verdicts")
+    anomalies: TopicSettings = Field(
+        default=_topic("telewatch.anomalies", 1),
+        description="Detector verdicts (rare; one partition keeps correlation in one place)",
+    )
     alerts: TopicSettings = Field(default=_topic("telewatch.alerts"), description="Alerts to route")
     partials: TopicSettings = Field(
         default=_topic("telewatch.partials"),
@@ -174,6 +178,9 @@ class Config(Section):
     stack: StackSettings = Field(default=StackSettings(), description="Local stack")
     validation: ValidationSettings = Field(default=ValidationSettings(), description="Event validation")
     streams: StreamsSettings = Field(default=StreamsSettings(), description="KPI aggregation and metric definitions")
+    detectors: DetectorSettings = Field(
+        default_factory=DetectorSettings, description="Anomaly detection per series, complaint correlation"
+    )
     simulator: SimulatorSettings = Field(default=SimulatorSettings(), description="Traffic simulator")
 
     def bootstrap_servers(self) -> list[str]:

@@ -78,7 +78,7 @@ def _default(info: FieldInfo, name: str, defaults: BaseModel | None) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else str(value)
+    return value.model_dump(mode="json", exclude_none=True) if isinstance(value, BaseModel) else str(value)
 
 
 def _constraints(info: FieldInfo) -> str:

@@ -20,10 +20,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
+from fixtures.kafka_read import read_topic
 from fixtures.recompute import naive
 from fixtures.worker_process import Status, WorkerProcess, worker_processes
 from simulator import KafkaSink, SimulatorSettings, run_simulation
@@ -91,22 +91,6 @@ def start_worker(config_path: Path, data_dir: Path, name: str, app_id: str) -> W
     command = [sys.executable, "-m", "telewatch", "streams", "-c", str(config_path), "--app-id", app_id]
     command += ["--status-file", str(data_dir / f"{name}.json")]
     return WorkerProcess(command, data_dir / f"{name}.json", data_dir / f"{name}.log")
-
-
-async def read_topic(bootstrap: list[str], topic: str, idle_s: float = 3.0) -> list[Any]:
-    """Every record of ``topic`` from the start, until nothing new comes for ``idle_s``."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
-            if not batch:
-                return records
-            for part in batch.values():
-                records.extend(part)
-    finally:
-        await consumer.stop()
 
 
 def valid_events(role: str, records: list[Any], excluded: set[tuple[int, int]]) -> list[Event]:

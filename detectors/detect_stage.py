@@ -1,0 +1,229 @@
+"""The detectors worker's logic: metric points in, verdicts and anomalies out (no Kafka here).
+
+Per partition of the metrics topic (series are keyed, so each series is on one
+partition, in window order) :class:`DetectStage` keeps one
+:class:`~detectors.series_detector.SeriesDetector` per series. Each point is
+judged, then learned. Every judged point's expectation, band and score go to
+InfluxDB (``telewatch_score``); a flagged point becomes an
+:class:`~streams.contracts.Anomaly` on the anomalies topic and in InfluxDB
+(``telewatch_anomaly``). When a metric's newest window moves on and a series
+that normally has traffic sent nothing for ``silence_after`` windows, the
+silence is judged too.
+
+Detectors hold no clock and no randomness beyond their seeds, so replaying
+the same points gives the same verdicts: the changelog delta is simply the
+batch of points (as in :mod:`streams.window_merge`), and a snapshot pickles
+the detectors. The outbox (anomalies, InfluxDB lines) is rebuilt by a replay
+and sent again after a crash: anomalies are at least once, with stable
+fingerprints, which alerting de-duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+
+from detectors.api import value_kind
+from detectors.series_detector import SeriesDetector, Verdict
+from streams import replay_delta
+from streams.contracts import Anomaly, Evidence, MetricPoint, Severity
+from streams.influx_schema import anomaly_line, score_line
+from streams.ingest_stage import Outgoing
+from streams.series import parse_series_key
+from telewatch.config import Config
+
+_point_decoder = msgspec.json.Decoder(MetricPoint)
+_json = msgspec.json.Encoder()
+
+
+@dataclass
+class DetectState:
+    """The detectors of one metrics partition, the newest window per metric, and the outbox."""
+
+    detectors: dict[str, SeriesDetector] = field(default_factory=dict)
+    #: Metric → start of the newest window seen, and the window length.
+    newest: dict[str, tuple[float, float]] = field(default_factory=dict)
+    outbox: list[Outgoing] = field(default_factory=list)
+    outbox_sent: bool = False
+
+
+@dataclass
+class DetectCounters:
+    """What this process has judged (for the console and status file)."""
+
+    points: int = 0
+    judged: int = 0
+    anomalous: int = 0
+    anomalies: int = 0
+    silent: int = 0
+    rebuilt: int = 0
+
+
+class DetectStage:
+    """Judges metric points with the configured detectors (see the module docstring)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.counters = DetectCounters()
+
+    def reconfigure(self, config: Config) -> None:
+        """Use a new configuration: each series picks up its new spec at its next point."""
+        self.config = config
+
+    def new_state(self) -> DetectState:
+        """An empty state."""
+        return DetectState()
+
+    # -- changes ------------------------------------------------------------------------------
+    def update(self, state: DetectState, payloads: Sequence[bytes]) -> bytes:
+        """Judge a batch of metric points (JSON); returns the delta (the batch)."""
+        clear = replay_delta.start_batch(state)
+        self._take(state, payloads, replay=False)
+        return replay_delta.encode(clear, payloads)
+
+    def apply_delta(self, state: DetectState, delta: bytes) -> None:
+        """Replay a batch recorded by :meth:`update`."""
+        clear, payloads = replay_delta.decode(delta)
+        if clear:
+            state.outbox = []
+        self._take(state, payloads, replay=True)
+
+    def dump(self, state: DetectState) -> bytes:
+        """The whole state (pickled detectors; they are plain picklable objects)."""
+        return pickle.dumps((state.detectors, state.newest, state.outbox), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load(self, snapshot: bytes | None) -> DetectState:
+        """A state from a snapshot (``None``: empty)."""
+        if snapshot is None:
+            return self.new_state()
+        detectors, newest, outbox = pickle.loads(snapshot)
+        return DetectState(detectors, newest, outbox)
+
+    # -- judging ------------------------------------------------------------------------------
+    def detector_for(self, state: DetectState, point: MetricPoint) -> SeriesDetector:
+        """The series' detector: kept while its spec is unchanged, adjusted or rebuilt when the config changed."""
+        spec = self.config.detectors.spec_for(point.metric, point.series)
+        detector = state.detectors.get(point.series)
+        if detector is None:
+            detector = state.detectors[point.series] = SeriesDetector(
+                spec, value_kind(self.config.streams, point.metric)
+            )
+        elif detector.spec != spec:
+            if (detector.spec.family, detector.spec.params) == (spec.family, spec.params):
+                detector.respec(spec)  # thresholds, direction ...: the learned baseline stays
+            else:
+                detector = state.detectors[point.series] = SeriesDetector(spec, detector.kind)
+                self.counters.rebuilt += 1
+        return detector
+
+    def _take(self, state: DetectState, payloads: Sequence[bytes], replay: bool) -> None:
+        counters = self.counters
+        for payload in payloads:
+            point = _point_decoder.decode(payload)
+            detector = self.detector_for(state, point)
+            ts = point.window_start.timestamp()
+            volume = (
+                point.denominator if detector.kind == "ratio" else (None if detector.kind == "count" else point.count)
+            )
+            verdict = detector.feed(ts, point.value, volume)
+            if not replay:
+                counters.points += 1
+            self._emit(state, point.metric, point.series, point.dims, detector, verdict, replay)
+            window_s = (point.window_end - point.window_start).total_seconds()
+            newest = state.newest.get(point.metric)
+            if newest is None or ts > newest[0]:
+                state.newest[point.metric] = (ts, window_s)
+                self._check_silence(state, point.metric, replay)  # once per new window of the metric
+
+    def _check_silence(self, state: DetectState, metric: str, replay: bool) -> None:
+        newest, window_s = state.newest[metric]
+        prefix = metric + "|"
+        for series, detector in state.detectors.items():
+            if not series.startswith(prefix) or detector.typical_volume is None:
+                continue
+            gap = newest - detector.last_ts
+            if gap >= detector.spec.silence_after * window_s:
+                verdict = detector.feed_missing(newest)
+                if verdict.anomalous and not replay:
+                    self.counters.silent += 1
+                self._emit(state, metric, series, parse_series_key(series)[1], detector, verdict, replay)
+
+    def _emit(
+        self,
+        state: DetectState,
+        metric: str,
+        series: str,
+        dims: dict[str, str],
+        detector: SeriesDetector,
+        verdict: Verdict,
+        replay: bool,
+    ) -> None:
+        ts = datetime.fromtimestamp(verdict.ts, tz=UTC)
+        family = detector.spec.family
+        if verdict.expected is not None:
+            line = score_line(metric, series, dims, family, verdict.expected, verdict.lower, verdict.upper,
+                              verdict.score, verdict.anomalous, verdict.flagged, ts)  # fmt: skip
+            state.outbox.append(Outgoing("influxdb", b"", line.encode()))
+            if not replay:
+                self.counters.judged += 1
+                self.counters.anomalous += verdict.anomalous
+        if not verdict.flagged:
+            return
+        started = detector.episode_start if detector.episode_start is not None else verdict.ts
+        anomaly = Anomaly(
+            fingerprint=fingerprint(series, started),
+            series=series,
+            metric=metric,
+            dims=dims,
+            ts=ts,
+            started_at=datetime.fromtimestamp(started, tz=UTC),
+            value=verdict.value if math.isfinite(verdict.value) else 0.0,
+            expected=verdict.expected if verdict.expected is not None else 0.0,
+            lower=verdict.lower if verdict.lower is not None else 0.0,
+            upper=verdict.upper if verdict.upper is not None else 0.0,
+            score=min(max(verdict.score, 0.0), 1.0),
+            severity=severity_of(verdict),
+            detector="silence" if verdict.reason.startswith("no point") else family,
+            evidence=[
+                Evidence(
+                    series=series,
+                    ts=ts,
+                    value=verdict.value if math.isfinite(verdict.value) else 0.0,
+                    expected=verdict.expected if verdict.expected is not None else 0.0,
+                    description=verdict.reason or describe(verdict),
+                )
+            ],
+        )
+        state.outbox.append(Outgoing("anomalies", series.encode(), _json.encode(anomaly)))
+        state.outbox.append(Outgoing("influxdb", b"", anomaly_line(anomaly).encode()))
+        if not replay:
+            self.counters.anomalies += 1
+
+
+def fingerprint(series: str, started: float) -> str:
+    """Stable id of an anomaly episode: its series and start."""
+    return hashlib.blake2b(f"{series}@{started:.0f}".encode(), digest_size=8).hexdigest()
+
+
+def severity_of(verdict: Verdict) -> Severity:
+    """Severity from the score: warning when flagged, major from 0.9, critical from 0.99."""
+    if verdict.score >= 0.99:
+        return "critical"
+    if verdict.score >= 0.9:
+        return "major"
+    return "warning"
+
+
+def describe(verdict: Verdict) -> str:
+    """One line for people: the value against its band."""
+    if verdict.expected is None or verdict.lower is None or verdict.upper is None:
+        return f"value {verdict.value:.4g}"
+    return (
+        f"value {verdict.value:.4g}, expected {verdict.expected:.4g} (band {verdict.lower:.4g} to {verdict.upper:.4g})"
+    )

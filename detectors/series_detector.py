@@ -1,0 +1,239 @@
+"""One series' detector: a baseline family judged with volume, direction, duration and warm-up.
+
+Each point is scored *before* it is learned. The deviation from the baseline's
+expectation is measured in standard deviations of what the series can show:
+
+- a **ratio** (a success rate from 5 attempts) adds the binomial sampling
+  spread ``sqrt(p (1 - p) / n)`` of its denominator ``n`` to the baseline's
+  scale, so a small-volume series must move much further to count; a point
+  behind fewer than ``min_volume`` events is not judged at all;
+- a **count** (complaints in a window) is judged by its Poisson tail
+  probability against the expected count, turned into the same z scale;
+- a **value** (latency, a KPI) uses the baseline's scale alone.
+
+Only a deviation in the configured ``direction`` counts. A point is
+*anomalous* when its z reaches ``threshold``; the series is *flagged* when at
+least ``min_anomalous`` of the last ``of_last`` points were anomalous and the
+detector is past its ``warmup_points``. Anomalous points are not learned (the
+baseline must not get used to an outage) until ``relearn_after`` of them in a
+row say the level has really moved.
+
+>>> from detectors.series_detector import SeriesDetector
+>>> from detectors.settings import DetectorSpec
+>>> d = SeriesDetector(DetectorSpec(direction="down", warmup_points=10), "ratio")
+>>> for i in range(60):
+...     _ = d.feed(i * 60.0, 0.98, volume=1000)
+>>> d.feed(3600.0, 0.80, volume=5).flagged  # 4 of 5 calls: too few to say anything
+False
+>>> [d.feed(3660.0 + 60 * i, 0.80, volume=1000).flagged for i in range(2)]  # 2 of the last 3 windows
+[False, True]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+from detectors.baseline import Baseline, Estimate
+from detectors.families import build_baseline
+from detectors.settings import DetectorSpec
+
+#: How a metric's value relates to its volume: see the module docstring.
+ValueKind = Literal["ratio", "count", "value"]
+
+_NORMAL = NormalDist()
+#: z reported for a tail probability too small to invert.
+_MAX_Z = 40.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the detector says about one point."""
+
+    ts: float
+    value: float
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    #: 0 (normal) to 1 (certainly anomalous); 0.5 at the threshold.
+    score: float
+    #: The point deviates by at least the threshold in the bad direction.
+    anomalous: bool
+    #: Alert-worthy: enough anomalous points among the last ones, past the warm-up.
+    flagged: bool
+    #: Not judged: too little volume, or the baseline is still learning.
+    reason: str = ""
+
+
+class SeriesDetector:
+    """Feeds one series' points to its baseline and judges them (see the module docstring)."""
+
+    def __init__(self, spec: DetectorSpec, kind: ValueKind) -> None:
+        self.spec = spec
+        self.kind = kind
+        self.baseline: Baseline = build_baseline(spec.family, spec.params)
+        self._recent: deque[bool] = deque(maxlen=spec.of_last)
+        self._anomalous_run = 0
+        #: Window start of the last point fed (points are fed in order; older ones are ignored).
+        self.last_ts = float("-inf")
+        #: Exponentially weighted volume of recent points (None: the metric has no volume).
+        self.typical_volume: float | None = None
+        #: Start of the current anomalous episode (the first flagged or anomalous point of it).
+        self.episode_start: float | None = None
+
+    def respec(self, spec: DetectorSpec) -> None:
+        """Take new options of the same family and parameters, keeping what the baseline has learned."""
+        if (spec.family, spec.params) != (self.spec.family, self.spec.params):
+            raise ValueError("respec keeps the baseline: family and params must stay the same")
+        self.spec = spec
+        self._recent = deque(self._recent, maxlen=spec.of_last)
+
+    # -- river's protocol ----------------------------------------------------------------------
+    def score_one(self, x: dict[str, float]) -> float:
+        """river-style: the score of ``{"ts": .., "value": .., "volume": ..}`` without learning it."""
+        return self._judge(x["ts"], x["value"], x.get("volume"))[0].score
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        """river-style: learn a point (as :meth:`feed` does after judging it)."""
+        self.feed(x["ts"], x["value"], x.get("volume"))
+
+    # -- the telewatch API ---------------------------------------------------------------------
+    def feed(self, ts: float, value: float, volume: float | None = None) -> Verdict:
+        """Judge the point at ``ts`` (epoch seconds), then learn it; ``volume``: a ratio's denominator or a count's events."""
+        if ts <= self.last_ts:
+            return Verdict(ts, value, None, None, None, 0.0, False, False, "older than the last point: ignored")
+        verdict, learn = self._judge(ts, value, volume)
+        self.last_ts = ts
+        if volume is not None:
+            self.typical_volume = volume if self.typical_volume is None else 0.9 * self.typical_volume + 0.1 * volume
+        self._recent.append(verdict.anomalous)
+        flagged = verdict.anomalous and sum(self._recent) >= self.spec.min_anomalous
+        if verdict.anomalous:
+            self._anomalous_run += 1
+            if self.episode_start is None:
+                self.episode_start = ts
+        else:
+            self._anomalous_run = 0
+            self.episode_start = None
+        if learn and (not verdict.anomalous or self._anomalous_run >= self.spec.relearn_after):
+            self.baseline.learn_one(ts, value, volume)
+        if flagged != verdict.flagged:
+            verdict = Verdict(verdict.ts, verdict.value, verdict.expected, verdict.lower, verdict.upper,
+                              verdict.score, verdict.anomalous, flagged, verdict.reason)  # fmt: skip
+        return verdict
+
+    def feed_missing(self, ts: float) -> Verdict:
+        """The window at ``ts`` passed without a point: anomalous when the series normally has traffic.
+
+        A series silent for ``relearn_after`` windows in a row is taken to be gone: no more verdicts until it is back.
+        """
+        expected = self.typical_volume
+        silent = expected is not None and expected >= max(self.spec.min_volume, 1.0)
+        warm = self.baseline.n_learned >= self.spec.warmup_points
+        self._recent.append(silent)
+        flagged = silent and warm and sum(self._recent) >= self.spec.min_anomalous
+        if silent:
+            self._anomalous_run += 1
+            if self.episode_start is None:
+                self.episode_start = ts
+            if self._anomalous_run >= self.spec.relearn_after:
+                self.typical_volume = None
+        reason = f"no point: silent where about {expected:.0f} events per window were expected" if silent else ""
+        return Verdict(ts, math.nan, None, None, None, 1.0 if silent else 0.0, silent, flagged, reason)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _judge(self, ts: float, value: float, volume: float | None) -> tuple[Verdict, bool]:
+        """The verdict before duration rules, and whether the point may be learned."""
+        spec = self.spec
+        estimate = self.baseline.expect(ts, value, volume)
+        if not math.isfinite(value):
+            return Verdict(ts, value, None, None, None, 0.0, False, False, "not a number"), False
+        if estimate is None:
+            return Verdict(ts, value, None, None, None, 0.0, False, False, "learning"), True
+        if self.kind != "count" and volume is not None and volume < spec.min_volume:
+            band = self._band(estimate, self._sigma(estimate, volume))
+            return Verdict(ts, value, estimate.expected, *band, 0.0, False, False, "too few events to judge"), False
+        sigma = self._sigma(estimate, volume)
+        z = self._z(value, estimate, sigma, volume)
+        bad = {"up": z, "down": -z, "both": abs(z)}[spec.direction]
+        if estimate.score is not None:
+            score = estimate.score
+            # A family that scores itself (half_space_trees): threshold 4 (the default) means a score of 0.5.
+            anomalous = score >= min(0.99, spec.threshold / 8)
+        else:
+            score = 1 - 2 ** -((max(bad, 0.0) / spec.threshold) ** 2)
+            anomalous = bad >= spec.threshold
+        anomalous = anomalous and abs(value - estimate.expected) >= spec.min_delta
+        warm = self.baseline.n_learned >= spec.warmup_points
+        lower, upper = self._band(estimate, sigma)
+        reason = "" if warm else "warming up"
+        return Verdict(ts, value, estimate.expected, lower, upper, score, anomalous and warm, False, reason), True
+
+    def _sigma(self, estimate: Estimate, volume: float | None) -> float:
+        if self.kind == "ratio" and volume:
+            p = min(max(estimate.expected, 1e-4), 1 - 1e-4)
+            return math.hypot(estimate.scale, math.sqrt(p * (1 - p) / volume))
+        if self.kind == "count":
+            return math.hypot(estimate.scale, math.sqrt(max(estimate.expected, 0.25)))
+        return estimate.scale
+
+    def _z(self, value: float, estimate: Estimate, sigma: float, volume: float | None) -> float:
+        if self.kind != "count" or estimate.expected > 50:
+            return (value - estimate.expected) / sigma
+        # Small counts: the Poisson tail (with the baseline's own spread added to the mean) as a z.
+        rate = max(estimate.expected, 0.05) + estimate.scale
+        if value > rate:
+            tail = _poisson_sf(round(value) - 1, rate)
+            return _z_of_tail(tail)
+        if value < rate:
+            return -_z_of_tail(_poisson_cdf(round(value), rate))
+        return 0.0
+
+    def _band(self, estimate: Estimate, sigma: float) -> tuple[float, float]:
+        half = self.spec.threshold * sigma
+        lower, upper = estimate.expected - half, estimate.expected + half
+        if self.kind == "ratio":
+            return max(lower, 0.0), min(upper, 1.0)
+        if self.kind == "count":
+            return max(lower, 0.0), upper
+        return lower, upper
+
+
+def _poisson_cdf(k: int, rate: float) -> float:
+    """P(X <= k) for X ~ Poisson(rate)."""
+    if k < 0:
+        return 0.0
+    term = total = math.exp(-rate)
+    for i in range(1, k + 1):
+        term *= rate / i
+        total += term
+    return min(total, 1.0)
+
+
+def _poisson_sf(k: int, rate: float) -> float:
+    """P(X > k) for X ~ Poisson(rate), summed from the tail side for accuracy."""
+    if k < 0:
+        return 1.0
+    term = math.exp(-rate)
+    for i in range(1, k + 2):
+        term *= rate / i
+    total = 0.0
+    i = k + 1
+    while term > 1e-300 and i < k + 1000:
+        total += term
+        i += 1
+        term *= rate / i
+        if term < total * 1e-16:
+            break
+    return min(total, 1.0)
+
+
+def _z_of_tail(probability: float) -> float:
+    if probability <= 0:
+        return _MAX_Z
+    if probability >= 0.5:
+        return 0.0
+    return min(-_NORMAL.inv_cdf(probability), _MAX_Z)
