@@ -29,6 +29,7 @@ from streams.influx_schema import (
     deadletter_line,
     late_line,
     metric_line,
+    score_line,
     to_ns,
 )
 from streams.influx_sink import InfluxSink, InfluxWriteError, V1Writer, V2Writer, build_writer
@@ -215,6 +216,19 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
         anomaly_line(anomaly),
         deadletter_line("telewatch.calls", "missing_field", 4, T0),
         late_line("call_setup_success_rate|region=north", 2, T0),
+        score_line(
+            "call_setup_success_rate",
+            "call_setup_success_rate|region=north",
+            {"region": "north"},
+            "seasonal",
+            0.98,
+            0.96,
+            1.0,
+            0.1,
+            False,
+            False,
+            T0,
+        ),
     ]
     async with fast_sink(V1Writer(influxdb_server.url, db)) as sink:
         sink.add(batch)
