@@ -42,7 +42,7 @@ def main() -> None:
     keys = [f"call_setup_success_rate|cell_id=c{i:06d}|region=r{i % 50:02d}" for i in range(args.series)]
 
     start = time.perf_counter()
-    for minute in range(args.points):
+    for _minute in range(args.points):
         for _ in keys:
             rng.gauss(0.98, 0.004)
     baseline_s = time.perf_counter() - start

@@ -148,7 +148,8 @@ class DetectStage:
             if not series.startswith(prefix) or detector.typical_volume is None:
                 continue
             gap = newest - detector.last_ts
-            if gap >= detector.spec.silence_after * window_s:
+            # A series reporting every 5 windows (a KPI) is silent only after 3 of its own intervals.
+            if gap >= detector.spec.silence_after * max(window_s, detector.typical_gap or 0.0):
                 verdict = detector.feed_missing(newest)
                 if verdict.anomalous and not replay:
                     self.counters.silent += 1

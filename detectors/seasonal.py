@@ -15,7 +15,7 @@ and two arrays per series: about 2 KB pickled for a daily profile in 15 min slot
 ...     _ = b.expect(ts, 0.0, None)
 ...     b.learn_one(ts, 10.0 + (5.0 if (ts % 3600) < 600 else 0.0), None)
 >>> round(b.expect(240 * 60.0, 0.0, None).expected)  # the first 10 minutes of an hour: the high slot
-15
+14
 >>> round(b.expect(250 * 60.0, 0.0, None).expected)
 10
 """
@@ -40,7 +40,7 @@ class SeasonalBaseline:
     level_alpha
         Weight of a new point in the level (0.02: about 50 points of memory).
     profile_alpha
-        Weight of a new point in its slot's offset.
+        Weight of a new day's visit of a slot in its offset (shared by the visit's points).
     scale_alpha
         Weight of a new residual in the scale.
     min_points
@@ -51,9 +51,9 @@ class SeasonalBaseline:
         self,
         period_s: int = 86400,
         slot_s: int = 900,
-        level_alpha: float = 0.02,
+        level_alpha: float = 0.005,
         profile_alpha: float = 0.2,
-        scale_alpha: float = 0.03,
+        scale_alpha: float = 0.02,
         min_points: int = 5,
     ) -> None:
         if period_s <= 0 or slot_s <= 0 or period_s % slot_s:
@@ -74,6 +74,9 @@ class SeasonalBaseline:
         slots = period_s // slot_s
         self._profile = array("d", bytes(8 * slots))
         self._seen = array("H", bytes(2 * slots))
+        #: Visits of each slot (a day's run of points in it), and the slot of the last point.
+        self._visits = array("H", bytes(2 * slots))
+        self._last_slot = -1
         self._level = 0.0
         self._scale = 0.0
         self._n = 0
@@ -89,18 +92,24 @@ class SeasonalBaseline:
     def _slot(self, ts: float) -> int:
         return int(ts % self.period_s) // self.slot_s
 
+    def _completed_visits(self, slot: int) -> int:
+        """Visits of the slot before the current one: the current visit must not explain itself."""
+        visits = self._visits[slot]
+        return visits - 1 if slot == self._last_slot and visits else visits
+
     def _offset(self, slot: int) -> float:
-        seen = self._seen[slot]
-        if not seen:
+        completed = self._completed_visits(slot)
+        if not completed or not self._slots_seen:
             return 0.0
         centred = self._profile[slot] - self._profile_sum / self._slots_seen
-        return centred * seen / (seen + 2.0)
+        return centred * completed / (completed + 1.0)
 
     def expect(self, ts: float, value: float, volume: float | None) -> Estimate | None:
         """Level plus the slot's offset; ``None`` before ``min_points``."""
         if self._n < self.min_points:
             return None
-        expected = self._level + self._offset(self._slot(ts))
+        slot = self._slot(ts)
+        expected = self._level + self._offset(slot)
         floor = 1e-9 + 1e-4 * abs(self._level)
         return Estimate(expected, max(self._scale * 1.25, floor))
 
@@ -113,14 +122,22 @@ class SeasonalBaseline:
         # Bias-corrected start: a plain mean until 1/alpha points have been seen.
         level_weight = max(self.level_alpha, 1.0 / self._n)
         if self._n > 1:
-            residual = value - (self._level + self._offset(slot))
+            residual = abs(value - (self._level + self._offset(slot)))
             scale_weight = max(self.scale_alpha, 1.0 / (self._n - 1))
-            self._scale += scale_weight * (abs(residual) - self._scale)
+            if self._n > self.min_points:  # Huber-like: a run of large residuals (a ramp) cannot inflate the scale fast
+                residual = min(residual, 3.0 * self._scale + 1e-12)
+            self._scale += scale_weight * (residual - self._scale)
         self._level += level_weight * (value - self._level - self._offset(slot))
         seen = self._seen[slot]
         if not seen:
             self._slots_seen += 1
-        offset_weight = max(self.profile_alpha, 1.0 / (seen + 1))
+        if slot != self._last_slot:
+            self._last_slot = slot
+            if self._visits[slot] < 65535:
+                self._visits[slot] += 1
+        # profile_alpha is per visit (per day), shared by the visit's points.
+        per_visit = seen / max(self._visits[slot] - 1, 1) if self._visits[slot] > 1 else max(seen, 1)
+        offset_weight = max(self.profile_alpha / per_visit, 1.0 / (seen + 1))
         change = offset_weight * (value - self._level - self._profile[slot])
         self._profile[slot] += change
         self._profile_sum += change

@@ -47,6 +47,10 @@ ValueKind = Literal["ratio", "count", "value"]
 _NORMAL = NormalDist()
 #: z reported for a tail probability too small to invert.
 _MAX_Z = 40.0
+#: Counts are also judged summed over this many windows: a surge too thin for one window shows in the sum.
+COUNT_SUM_WINDOWS = 30
+#: A ratio must be off by at least this many events (in the numerator) to be anomalous.
+MIN_EVENTS_OFF = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,10 @@ class SeriesDetector:
         self.typical_volume: float | None = None
         #: Start of the current anomalous episode (the first flagged or anomalous point of it).
         self.episode_start: float | None = None
+        #: Exponentially weighted spacing of the series' points (a KPI may report every 5 windows).
+        self.typical_gap: float | None = None
+        #: Counts: (value, expected) of the last ``COUNT_SUM_WINDOWS`` points, for the rolling-sum test.
+        self._counts: deque[tuple[float, float]] = deque(maxlen=COUNT_SUM_WINDOWS)
 
     def respec(self, spec: DetectorSpec) -> None:
         """Take new options of the same family and parameters, keeping what the baseline has learned."""
@@ -106,6 +114,9 @@ class SeriesDetector:
         if ts <= self.last_ts:
             return Verdict(ts, value, None, None, None, 0.0, False, False, "older than the last point: ignored")
         verdict, learn = self._judge(ts, value, volume)
+        if self.last_ts != float("-inf"):
+            gap = ts - self.last_ts
+            self.typical_gap = gap if self.typical_gap is None else 0.9 * self.typical_gap + 0.1 * gap
         self.last_ts = ts
         if volume is not None:
             self.typical_volume = volume if self.typical_volume is None else 0.9 * self.typical_volume + 0.1 * volume
@@ -118,7 +129,9 @@ class SeriesDetector:
         else:
             self._anomalous_run = 0
             self.episode_start = None
-        if learn and (not verdict.anomalous or self._anomalous_run >= self.spec.relearn_after):
+        # Flagged points are not learned (the baseline must not get used to an outage); a lone
+        # anomalous point is, or a rare event (one dropped call) would pull the level to 0.
+        if learn and (not flagged or self._anomalous_run >= self.spec.relearn_after):
             self.baseline.learn_one(ts, value, volume)
         if flagged != verdict.flagged:
             verdict = Verdict(verdict.ts, verdict.value, verdict.expected, verdict.lower, verdict.upper,
@@ -131,7 +144,9 @@ class SeriesDetector:
         A series silent for ``relearn_after`` windows in a row is taken to be gone: no more verdicts until it is back.
         """
         expected = self.typical_volume
-        silent = expected is not None and expected >= max(self.spec.min_volume, 1.0)
+        cadence = self.typical_gap or 0.0
+        overdue = ts - self.last_ts >= self.spec.silence_after * cadence if cadence else True
+        silent = overdue and expected is not None and expected >= max(self.spec.min_volume, 1.0)
         warm = self.baseline.n_learned >= self.spec.warmup_points
         self._recent.append(silent)
         flagged = silent and warm and sum(self._recent) >= self.spec.min_anomalous
@@ -156,8 +171,12 @@ class SeriesDetector:
         if self.kind != "count" and volume is not None and volume < spec.min_volume:
             band = self._band(estimate, self._sigma(estimate, volume))
             return Verdict(ts, value, estimate.expected, *band, 0.0, False, False, "too few events to judge"), False
+        if self.kind == "ratio":
+            estimate = estimate._replace(expected=min(max(estimate.expected, 0.0), 1.0))
         sigma = self._sigma(estimate, volume)
         z = self._z(value, estimate, sigma, volume)
+        if self.kind == "count":
+            z = self._with_count_sum(z, value, estimate)
         bad = {"up": z, "down": -z, "both": abs(z)}[spec.direction]
         if estimate.score is not None:
             score = estimate.score
@@ -167,15 +186,31 @@ class SeriesDetector:
             score = 1 - 2 ** -((max(bad, 0.0) / spec.threshold) ** 2)
             anomalous = bad >= spec.threshold
         anomalous = anomalous and abs(value - estimate.expected) >= spec.min_delta
+        if self.kind == "ratio" and volume:
+            anomalous = anomalous and abs(value - estimate.expected) * volume >= MIN_EVENTS_OFF
         warm = self.baseline.n_learned >= spec.warmup_points
         lower, upper = self._band(estimate, sigma)
         reason = "" if warm else "warming up"
         return Verdict(ts, value, estimate.expected, lower, upper, score, anomalous and warm, False, reason), True
 
+    def _with_count_sum(self, z: float, value: float, estimate: Estimate) -> float:
+        """The larger (in size) of the window's z and the z of the sum over the last windows."""
+        counts = self._counts
+        counts.append((value, max(estimate.expected, 0.0)))
+        if len(counts) < counts.maxlen:  # type: ignore[operator]
+            return z
+        total = sum(v for v, _ in counts)
+        expected = sum(e for _, e in counts) + estimate.scale * len(counts) ** 0.5
+        if total > expected:
+            z_sum = _z_of_tail(_poisson_sf(round(total) - 1, max(expected, 0.05)))
+            return max(z, z_sum)
+        return z
+
     def _sigma(self, estimate: Estimate, volume: float | None) -> float:
         if self.kind == "ratio" and volume:
+            # The baseline's scale already holds the binomial noise at the usual volume: take the larger, not the sum.
             p = min(max(estimate.expected, 1e-4), 1 - 1e-4)
-            return math.hypot(estimate.scale, math.sqrt(p * (1 - p) / volume))
+            return max(estimate.scale, math.sqrt(p * (1 - p) / volume))
         if self.kind == "count":
             return math.hypot(estimate.scale, math.sqrt(max(estimate.expected, 0.25)))
         return estimate.scale

@@ -123,9 +123,9 @@ DEFAULT_SCENARIO_METRICS: dict[str, list[str]] = {
 DEFAULT_METRIC_SPECS: dict[str, dict[str, Any]] = {
     "call_setup_success_rate": {"direction": "down"},
     "call_drop_rate": {"direction": "up"},
-    "call_setup_time_p95": {"direction": "up"},
+    "call_setup_time_p95": {"direction": "up", "min_volume": 50},
     "sms_delivery_success_rate": {"direction": "down"},
-    "sms_delivery_latency_p95": {"direction": "up"},
+    "sms_delivery_latency_p95": {"direction": "up", "min_volume": 50},
     "network_kpi": {"direction": "both", "min_volume": 0},
     "complaint_count": {"direction": "up", "min_volume": 0, "min_anomalous": 1, "of_last": 1},
 }

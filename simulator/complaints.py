@@ -53,6 +53,16 @@ class ComplaintSource:
         self._region_cells = [topology.cells_of(r) for r in range(len(topology.regions))]
         self._cell_cumulative = [_cumulative(topology.cell_share[cells]) for cells in self._region_cells]
 
+    def expected_count(self, region: int, category: int, scenario: int, t0: float, t1: float) -> float:
+        """Complaints of one scenario in one region expected in ``[t0, t1)`` without any incident."""
+        step = 300.0
+        total, t = 0.0, t0
+        while t < t1:
+            width = min(step, t1 - t)
+            total += self._base[region, category, scenario] * self.profile.complaints(t + width / 2) * width
+            t += width
+        return float(total)
+
     def produce(self, t0: float, t1: float, effects: Effects) -> Produced:
         """Complaints filed in ``[t0, t1)``."""
         rng = self.rng

@@ -45,15 +45,18 @@ class Simulator:
         rng = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(settings.seed).spawn(7)]
         self.topology = Topology.build(settings.topology, rng[0])
         profile = TrafficProfile(settings.utc_offset_h)
-        self.planner = IncidentPlanner(settings.incidents, self.topology, self.start, rng[1])
         tag = run_tag(settings.seed, self.start)
         flow = settings.rate - settings.fixed_rate()
         calls = flow * settings.call_share
+        complaints = ComplaintSource(
+            self.topology, profile, rng[5], settings.complaints_per_hour, IdSequence(f"t-{tag}-", 8)
+        )
+        self.planner = IncidentPlanner(settings.incidents, self.topology, self.start, rng[1], complaints.expected_count)
         self.sources: tuple[Source, ...] = (
             CallSource(self.topology, profile, rng[2], calls, IdSequence(f"c-{tag}-")),
             SmsSource(self.topology, profile, rng[3], flow - calls, IdSequence(f"m-{tag}-")),
             KpiSource(self.topology, profile, rng[4], settings.topology.kpi_interval_s),
-            ComplaintSource(self.topology, profile, rng[5], settings.complaints_per_hour, IdSequence(f"t-{tag}-", 8)),
+            complaints,
         )
         self.faults = FaultInjector(settings.faults, rng[6])
         self._encode = msgspec.json.Encoder().encode

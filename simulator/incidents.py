@@ -10,6 +10,8 @@ where its effect is material.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,8 @@ from streams.series import series_key
 
 #: A region-level call metric is listed when the cell moves the region's bad-event rate by this much (relative).
 MATERIAL_REGION_RISE = 0.5
+#: A complaint surge is listed only when it adds this many complaints, and 4 standard deviations of the usual count.
+MATERIAL_EXTRA_COMPLAINTS = 10.0
 #: A {channel, kind} series is listed when the kind is at least this share of the channel's traffic.
 MATERIAL_KIND_SHARE = 0.1
 NETWORK = CATEGORIES.index("network")
@@ -210,18 +214,30 @@ class Incident:
                 )
         raise AssertionError(self.kind)
 
-    def record(self, incident_id: str, topology: Topology) -> IncidentRecord:
-        """The ground-truth line."""
+    def record(
+        self, incident_id: str, topology: Topology, usual_complaints: Callable[[int, int, int, float, float], float]
+    ) -> IncidentRecord:
+        """The ground-truth line; ``usual_complaints(region, category, scenario, t0, t1)`` is the count expected
+        without incidents, which decides whether a complaint surge is material."""
+        series = self.series(topology)
+        description = self.describe(topology)
+        if self.kind == "complaint_surge":
+            assert self.category is not None and self.scenario is not None
+            usual = usual_complaints(self._region(), self.category, self.scenario, self.start, self.end)
+            extra = (self.params["complaint_factor"] - 1) * usual
+            if extra < max(MATERIAL_EXTRA_COMPLAINTS, 4 * math.sqrt(usual)):
+                series = []
+                description += f" (about {extra:.1f} extra complaints over {usual:.1f} usual: too few to observe)"
         return IncidentRecord(
             id=incident_id,
             kind=self.kind,
             start=utc(self.start),
             end=utc(self.end),
             scope=self.scope(topology),
-            series=self.series(topology),
+            series=series,
             params=self.params,
             source=self.source,
-            description=self.describe(topology),
+            description=description,
         )
 
     def _cell(self) -> int:

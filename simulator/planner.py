@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +43,16 @@ class Target:
 class IncidentPlanner:
     """Knows every incident in advance of its start; hands them out tick by tick with ids."""
 
-    def __init__(self, settings: IncidentSettings, topology: Topology, start: float, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        settings: IncidentSettings,
+        topology: Topology,
+        start: float,
+        rng: np.random.Generator,
+        usual_complaints: Callable[[int, int, int, float, float], float],
+    ) -> None:
         self.settings = settings
+        self.usual_complaints = usual_complaints
         self.topology = topology
         self.start = start
         self.rng = rng
@@ -64,7 +73,7 @@ class IncidentPlanner:
         while self._pending and self._pending[0].start < until:
             incident = self._pending.pop(0)
             self._started += 1
-            records.append(incident.record(f"inc-{self._started:04d}", self.topology))
+            records.append(incident.record(f"inc-{self._started:04d}", self.topology, self.usual_complaints))
             self._active.append(incident)
         return records
 

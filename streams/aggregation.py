@@ -245,9 +245,10 @@ class PartitionAggregator:
     late. Ids are remembered for ``dedup_horizon_s`` of event time.
 
     A few events from an element with a wrong clock must not close everybody
-    else's windows early, so an event moves the watermark at most
-    ``confirm_step_s`` past the event that arrived before it: a jump in time
-    counts once a second event confirms it. (A slow stream's watermark may lag;
+    else's windows early, so an event moves the watermark to its time only when
+    the event that arrived before it is within ``confirm_step_s`` of it (a jump
+    in time counts once a second event confirms it); otherwise by at most one
+    step. The watermark never moves back. (A slow stream's watermark may lag;
     that only delays closing, and idle partitions close by the wall clock.)
     """
 
@@ -288,7 +289,8 @@ class PartitionAggregator:
                 bucket.add(ident)
                 result.new_ids.append((minute, ident))
             if ts > watermark:
-                watermark = min(ts, last_ts + step) if ts - last_ts > step else ts
+                # Believed when the event before it agrees (within a step); otherwise one step at most.
+                watermark = ts if abs(ts - last_ts) <= step else max(watermark, min(ts, watermark + step))
             last_ts = ts
             if start + window_s <= self.closed_until:
                 result.late.append(ev)

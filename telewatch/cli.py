@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shlex
 import signal
+import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,11 +20,22 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from detectors.backtest import BacktestResult, pooled_summary, read_incidents, run_backtest
+from detectors.backtest_report import write_report
+from detectors.recorded_points import (
+    SIMULATION_START,
+    points_from_simulation,
+    read_points,
+    simulate_to,
+    simulation_settings,
+    write_points,
+)
 from detectors.worker import APP_ID as DETECTORS_APP_ID
 from detectors.worker import DetectorsWorker
 from devstack.process import MissingDependency, ServerFailed
 from devstack.stack import SERVER_NAMES, build_servers, select, statuses
 from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
+from simulator.sinks import INCIDENTS_FILE
 from streams.worker import APP_ID, StreamsWorker
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
 from telewatch.config_loader import ConfigError
@@ -259,15 +274,173 @@ def _run_worker(cfg: Config, faust_app: faust.App, changelogs: dict[str, int], l
     faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
-@app.command("demo")
-def demo(
-    duration: Annotated[str | None, typer.Option(help="Stop by itself after this long (default: until Ctrl-C)")] = None,
+@app.command("backtest")
+def backtest(
+    report: Annotated[Path, typer.Option("--report", help="Write the HTML report here (one per seed: name-SEED.html)")],
+    points: Annotated[
+        Path | None,
+        typer.Option("--points", help="Recorded metric points: JSONL (metrics topic) or CSV (also InfluxDB exports)"),
+    ] = None,
+    simulate: Annotated[
+        str | None, typer.Option("--simulate", help="Instead of --points: simulate this long (e.g. 2d) and use that")
+    ] = None,
+    seed: Annotated[
+        list[int] | None,
+        typer.Option("--seed", help="Simulator seed; repeat for several runs (default: simulator.seed)"),
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="--simulate: events per second (overrides simulator.rate)")] = None,
+    incidents_per_day: Annotated[
+        float | None, typer.Option(help="--simulate: random incidents per day (overrides simulator.incidents)")
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="--simulate: simulated start (default 2026-11-02T00:00:00+00:00)")
+    ] = None,
+    incidents: Annotated[
+        Path | None, typer.Option("--incidents", help="Ground truth, incidents.jsonl (--simulate: the simulator's)")
+    ] = None,
+    learn: Annotated[
+        str | None, typer.Option(help="Learn this long first without scoring it (e.g. 1d: seasonal profiles)")
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option(help="--points CSV without window_end: the window in s (default: the points' spacing)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here")] = None,
+    keep: Annotated[
+        Path | None, typer.Option(help="--simulate: simulate into this folder (kept) instead of a temporary one")
+    ] = None,
+    save_points: Annotated[
+        Path | None, typer.Option(help="--simulate: also write the points (JSONL, name-SEED.jsonl with several seeds)")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """The demo: embedded broker + InfluxDB, live simulated traffic, a streams worker, metric series in InfluxDB."""
+    """Replay recorded (or simulated) metric points through the detectors and score them on labelled incidents."""
     cfg = _config(config)
+    if (points is None) == (simulate is None):
+        raise _fail("give either --points FILE or --simulate DURATION", 2)
+    command = shlex.join(["telewatch", *sys.argv[1:]])
+    learn_s = _duration(learn) or 0.0
+    results: list[tuple[str, BacktestResult]] = []
+    if points is not None:
+        if seed or rate is not None or incidents_per_day is not None or keep or save_points or start:
+            raise _fail("--seed, --rate, --incidents-per-day, --start, --keep and --save-points go with --simulate", 2)
+        try:
+            recorded = read_points(points, window)
+            truth = read_incidents(incidents) if incidents is not None else None
+        except (OSError, ValueError) as exc:  # PointsFormatError is a ValueError
+            raise _fail(str(exc), 2) from exc
+        console.print(f"{len(recorded):,} points of {len({p.series for p in recorded}):,} series from {points}")
+        results.append(("", run_backtest(recorded, cfg, truth, learn_s=learn_s)))
+    else:
+        seconds = _duration(simulate)
+        assert seconds is not None
+        begin = start or SIMULATION_START
+        if begin.tzinfo is None:
+            raise _fail("--start needs a time zone, e.g. 2026-11-02T00:00:00+00:00", 2)
+        seeds = seed or [cfg.simulator.seed]
+        for number in seeds:
+            try:
+                settings = simulation_settings(cfg.simulator, number, rate, incidents_per_day)
+            except ValidationError as exc:
+                raise _fail(str(exc), 2) from exc
+            suffix = f"-{number}" if len(seeds) > 1 else ""
+            with tempfile.TemporaryDirectory(prefix="telewatch-backtest-") as scratch:
+                directory = (keep / f"seed-{number}" if len(seeds) > 1 else keep) if keep else Path(scratch)
+                console.print(f"seed {number}: simulating {simulate} from {begin:%Y-%m-%d %H:%M %Z} into {directory}")
+                simulate_to(directory, settings, begin, seconds, progress=True)
+                simulated = points_from_simulation(
+                    directory, cfg.streams, max_future_skew_s=cfg.validation.max_future_skew_s, progress=True
+                )
+                truth = (
+                    read_incidents(incidents) if incidents is not None else read_incidents(directory / INCIDENTS_FILE)
+                )
+            if save_points is not None:
+                target = save_points.with_name(f"{save_points.stem}{suffix}{save_points.suffix}")
+                write_points(target, simulated)
+                console.print(f"points written to {target}")
+            results.append((suffix, run_backtest(simulated, cfg, truth, learn_s=learn_s)))
+    _print_backtest(
+        results, report, command, json_out, str(points) if points is not None else None, seed or [cfg.simulator.seed]
+    )
+
+
+def _print_backtest(
+    results: list[tuple[str, BacktestResult]],
+    report: Path,
+    command: str,
+    json_out: Path | None,
+    points: str | None,
+    seeds: list[int],
+) -> None:
+    table = Table(title="backtest")
+    for column in (
+        "run",
+        "incidents",
+        "detected",
+        "recall",
+        "precision",
+        "median TTD (windows)",
+        "false alarms/series-day",
+    ):
+        table.add_column(column, justify="left" if column == "run" else "right")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    def num(x: float | None, digits: int) -> str:
+        return "n/a" if x is None else f"{x:.{digits}f}"
+
+    for suffix, result in results:
+        name = suffix.lstrip("-") or (points if points is not None else str(seeds[0]))
+        path = report.with_name(f"{report.stem}{suffix}{report.suffix}")
+        write_report(result, path, command=command)
+        s = result.summary()
+        table.add_row(name, str(s["incidents"]), str(s["detected"]), pct(result.recall), pct(result.precision),
+                      num(result.median_ttd_windows, 1), num(result.false_alarms_per_series_day, 4))  # fmt: skip
+        console.print(f"report: {path}")
+    pooled = pooled_summary([r for _, r in results])
+    if len(results) > 1:
+        table.add_row("all", str(pooled["incidents"]), str(pooled["detected"]), pct(pooled["recall"]),
+                      pct(pooled["precision"]), num(pooled["median_ttd_windows"], 1),
+                      num(pooled["false_alarms_per_series_day"], 4))  # fmt: skip
+    console.print(table)
+    kinds = Table(title="by incident kind")
+    for column in ("kind", "incidents", "detected", "recall", "median TTD (windows)"):
+        kinds.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, row in pooled["by_kind"].items():
+        kinds.add_row(kind, str(row["incidents"]), str(row["detected"]), pct(row["recall"]),
+                      num(row["median_ttd_windows"], 1))  # fmt: skip
+    if pooled["by_kind"]:
+        console.print(kinds)
+    if json_out is not None:
+        document = {
+            "command": command,
+            "pooled": pooled,
+            "runs": [{"run": suffix.lstrip("-"), **result.to_json()} for suffix, result in results],
+        }
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"figures: {json_out}")
+
+
+@app.command("demo")
+def demo(
+    duration: Annotated[
+        str | None, typer.Option(help="Stop by itself after this long of live traffic (default: until Ctrl-C)")
+    ] = None,
+    history: Annotated[
+        str,
+        typer.Option(
+            help="Simulated history replayed at full speed before going live, so the detectors have learned "
+            "(0: none, and no demo incidents)"
+        ),
+    ] = "2h",
+    config: ConfigOption = None,
+) -> None:
+    """The demo: embedded broker + InfluxDB, simulated traffic with incidents, streams and detectors workers."""
+    cfg = _config(config)
+    options = DemoOptions(duration_s=_duration(duration), config_path=config, history_s=_duration(history) or 0.0)
     try:
-        asyncio.run(run_demo(cfg, DemoOptions(duration_s=_duration(duration), config_path=config), console))
+        asyncio.run(run_demo(cfg, options, console))
     except (MissingDependency, ServerFailed) as exc:
         raise _fail(str(exc)) from exc
 

@@ -1,14 +1,22 @@
-"""The demo: the embedded stack, the traffic simulator feeding Kafka live, the streams worker, and a console summary.
+"""The demo: the embedded stack, simulated traffic into Kafka, the streams and detectors workers, a console summary.
 
 What runs (all on 127.0.0.1, all stopped on Ctrl-C or after ``--duration``):
 Tansu (the embedded Kafka-compatible broker), InfluxDB 1.6.7, the simulator
-producing the four input topics in real time, and a streams worker
-(``telewatch streams``, a subprocess started and stopped by PID) that windows
-the events into metric series and writes them to the metrics topic and to
-InfluxDB (measurement ``telewatch_metric``). Every few seconds the demo prints
-the worker's counters (from its status file) and, once points exist, counts
-them in InfluxDB with InfluxQL; at the end it prints the queries as ``curl``
-command lines to repeat.
+producing the four input topics, a streams worker (``telewatch streams``) that
+windows the events into metric series (metrics topic, InfluxDB measurement
+``telewatch_metric``), and a detectors worker (``telewatch detect``) that judges
+every point and raises anomalies (anomalies topic, ``telewatch_anomaly``); both
+workers are subprocesses started and stopped by PID.
+
+Detectors learn a series before they flag it (``warmup_points`` windows: 30 min
+with 60 s windows), so the demo first replays recent simulated history
+(``--history``, default the last 2 h) at full speed, without incidents or bad
+events, until the simulated clock reaches the wall clock; then it goes on live,
+with incidents scheduled a minute or two in (unless the config schedules its
+own). It prints each incident's ground truth as it starts, each new anomaly
+episode as the detectors report it (matched against that ground truth), the
+workers' counters every few seconds, and at the end the incidents injected
+against those detected, with the InfluxQL that finds the points and anomalies.
 """
 
 from __future__ import annotations
@@ -25,20 +33,30 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
+import numpy as np
 import yaml
+from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from devstack.process import ManagedServer, ServerFailed
 from devstack.stack import build_servers, select
+from simulator.catalog import SMS_KIND_SHARE
+from simulator.engine import Simulator
 from simulator.kafka_sink import KafkaSink
+from simulator.records import IncidentRecord
 from simulator.run import run_simulation
+from simulator.settings import FAULT_KINDS, IncidentKind, ScheduledIncident, SimulatorSettings
 from simulator.stats import Stats
-from streams.influx_schema import METRIC
+from simulator.tick import Tick
+from streams.contracts import Anomaly
+from streams.influx_schema import ANOMALY, METRIC
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
 from telewatch.config_loader import ConfigError
 from telewatch.topics import ensure_topics
@@ -46,22 +64,38 @@ from telewatch.topics import ensure_topics
 # Queries go straight to InfluxDB, never through an http_proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+#: Simulated history replayed before going live, by default: enough for the detectors' warm-up (30 windows of 60 s).
+DEFAULT_HISTORY_S = 2 * 3600.0
+#: The incidents the demo injects into the live part when the config schedules none: kind, start (s after going
+#: live), duration (s). Their targets are the busiest SMS channel and cell, so the effect is plain to see.
+DEMO_INCIDENTS: tuple[tuple[IncidentKind, float, float], ...] = (
+    ("sms_channel_outage", 60.0, 8 * 60.0),
+    ("cell_outage", 120.0, 10 * 60.0),
+)
+
 
 @dataclass(frozen=True)
 class DemoOptions:
     """What the user chose on the command line."""
 
+    #: How long the live part runs (None: until Ctrl-C); the history replay before it is not counted.
     duration_s: float | None
     report_every_s: float = 5.0
-    #: The config file the demo's config came from, handed to the streams worker. None: ``config/telewatch.yaml``
+    #: The config file the demo's config came from, handed to the workers. None: ``config/telewatch.yaml``
     #: if the config is that file's, else the demo writes the config it runs with under the stack home.
     config_path: Path | None = None
+    #: Simulated seconds of history replayed at full speed before going live, so detectors have learned (0: none).
+    history_s: float = DEFAULT_HISTORY_S
 
 
-class StreamsWorkerProcess(ManagedServer):
-    """``telewatch streams`` as a subprocess of the demo: PID, log and status file under ``<home>/demo``."""
+class WorkerProcess(ManagedServer):
+    """A ``telewatch`` worker command as a subprocess of the demo: PID, log and status file under ``<home>/demo``."""
 
-    name = "streams worker"
+    name = "worker"
+    #: The ``telewatch`` subcommand that runs it.
+    subcommand: ClassVar[str] = ""
+    #: Prefix of its files: ``<stem>-worker.pid``, ``<stem>-worker.log``, ``<stem>-status.json``.
+    stem: ClassVar[str] = ""
     start_timeout = 120.0
     #: Seconds a SIGTERM'd worker gets to flush its outputs before SIGKILL.
     stop_grace_s = 20.0
@@ -69,9 +103,9 @@ class StreamsWorkerProcess(ManagedServer):
     def __init__(self, home: Path, config_path: Path) -> None:
         super().__init__(home)
         self.dir = home / "demo"
-        self.pidfile = self.dir / "streams-worker.pid"
-        self.logfile = self.dir / "streams-worker.log"
-        self.status_file = self.dir / "streams-status.json"
+        self.pidfile = self.dir / f"{self.stem}-worker.pid"
+        self.logfile = self.dir / f"{self.stem}-worker.log"
+        self.status_file = self.dir / f"{self.stem}-status.json"
         self.config_path = config_path.resolve()
 
     def install(self) -> None:
@@ -82,7 +116,7 @@ class StreamsWorkerProcess(ManagedServer):
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "telewatch", "streams", "-c", str(self.config_path),
+            sys.executable, "-m", "telewatch", self.subcommand, "-c", str(self.config_path),
             "--status-file", str(self.status_file), "--loglevel", "warning",
         ]  # fmt: skip
 
@@ -106,6 +140,55 @@ class StreamsWorkerProcess(ManagedServer):
         return status
 
 
+class StreamsWorkerProcess(WorkerProcess):
+    """``telewatch streams``: input events → metric points (metrics topic, InfluxDB)."""
+
+    name = "streams worker"
+    subcommand = "streams"
+    stem = "streams"
+
+
+class DetectorsWorkerProcess(WorkerProcess):
+    """``telewatch detect``: metric points → anomalies (anomalies topic, InfluxDB)."""
+
+    name = "detectors worker"
+    subcommand = "detect"
+    stem = "detectors"
+
+
+def history_settings(settings: SimulatorSettings) -> SimulatorSettings:
+    """The replayed history's simulator settings: as fast as possible, no incidents, no bad events.
+
+    The history is what the detectors learn as normal, so nothing abnormal goes into it.
+    """
+    incidents = {"random": {**settings.incidents.random.model_dump(), "per_day": 0.0}, "schedule": []}
+    return settings.override(speed="max", incidents=incidents, faults=dict.fromkeys(FAULT_KINDS, 0.0))
+
+
+def live_settings(settings: SimulatorSettings) -> SimulatorSettings:
+    """The live part's settings: the config's, plus :data:`DEMO_INCIDENTS` when the config schedules none.
+
+    The demo's incidents hit the busiest SMS channel and the busiest cell (the seed decides which those are).
+    """
+    if settings.incidents.schedule:
+        return settings
+    topology = Simulator(settings, datetime.now(UTC)).topology
+    channel = topology.channels[int(np.argmax(topology.sms_share @ np.array(SMS_KIND_SHARE)))]
+    cell = topology.cell_ids[int(np.argmax(topology.cell_share))]
+    targets: dict[IncidentKind, dict[str, str]] = {
+        "sms_channel_outage": {"channel": channel},
+        "cell_outage": {"cell_id": cell},
+    }
+    schedule = [
+        ScheduledIncident.model_validate(
+            {"kind": kind, "start_offset_s": offset, "duration_s": duration, **targets[kind]}
+        )
+        for kind, offset, duration in DEMO_INCIDENTS
+    ]
+    incidents = {**settings.incidents.model_dump(), "schedule": [i.model_dump() for i in schedule]}
+    return settings.override(incidents=incidents)
+
+
 def _servers_to_run(config: Config) -> list[ManagedServer]:
     names = []
     if config.kafka.mode == "embedded":
@@ -116,10 +199,10 @@ def _servers_to_run(config: Config) -> list[ManagedServer]:
 
 
 def worker_config_path(config: Config, given: Path | None) -> Path:
-    """The config file for the streams worker: ``given``, the default file if ``config`` is its, else a copy.
+    """The config file for the workers: ``given``, the default file if ``config`` is its, else a copy.
 
-    The copy (``<home>/demo/streams-config.yaml``, readable only by the user: it may hold InfluxDB credentials)
-    is written from ``config`` itself, so the worker runs with exactly the demo's settings.
+    The copy (``<home>/demo/worker-config.yaml``, readable only by the user: it may hold InfluxDB credentials)
+    is written from ``config`` itself, so the workers run with exactly the demo's settings.
     """
     if given is not None:
         return given.resolve()
@@ -131,12 +214,12 @@ def worker_config_path(config: Config, given: Path | None) -> Path:
         secret = getattr(config.influxdb, key)
         if secret is not None:
             data["influxdb"][key] = secret.get_secret_value()
-    path = config.stack.home_path() / "demo" / "streams-config.yaml"
+    path = config.stack.home_path() / "demo" / "worker-config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("# Written by `telewatch demo`: the config the demo runs with, for its streams worker.\n")
+        out.write("# Written by `telewatch demo`: the config the demo runs with, for its workers.\n")
         yaml.safe_dump(data, out, sort_keys=False)
     if load_config(path) != config:
         raise RuntimeError(f"{path} does not reproduce the demo's config; pass the config file's path instead")
@@ -219,11 +302,182 @@ class MetricQueries:
         value = series.replace("\\", "\\\\").replace("'", "\\'")
         return f"SELECT value, count FROM {METRIC} WHERE \"series\" = '{value}' AND {self.time_filter}"
 
+    @property
+    def count_anomalies(self) -> str:
+        return f"SELECT count(score) FROM {ANOMALY} WHERE {self.time_filter}"
+
+    @property
+    def last_anomalies(self) -> str:
+        return (
+            f'SELECT "series", severity, value, expected, lower, upper, fingerprint FROM {ANOMALY} '
+            f"WHERE {self.time_filter} ORDER BY time DESC LIMIT 3"
+        )
+
 
 async def count_points(influx: InfluxQL, queries: MetricQueries) -> int:
     """``telewatch_metric`` points written since the run began, counted by InfluxDB."""
-    series = await influx.query(queries.count_points)
+    return await _count(influx, queries.count_points)
+
+
+async def _count(influx: InfluxQL, query: str) -> int:
+    series = await influx.query(query)
     return int(series[0]["values"][0][1]) if series else 0
+
+
+# -- ground truth and anomalies ------------------------------------------------------------------
+
+
+class GroundTruth:
+    """The incidents the simulator started in the live part (from its ground truth), and which anomaly is whose."""
+
+    def __init__(self, window_s: int) -> None:
+        self.window_s = window_s
+        self.incidents: list[IncidentRecord] = []
+
+    def match(self, anomaly: Anomaly) -> IncidentRecord | None:
+        """The incident an anomaly episode is about: it lists the series, and the episode began while it ran."""
+        series = {anomaly.series, *(e.series for e in anomaly.evidence)}
+        began = anomaly.started_at.timestamp()
+        for incident in self.incidents:
+            if series.isdisjoint(incident.series):
+                continue
+            if began < incident.end.timestamp() and began + self.window_s > incident.start.timestamp():
+                return incident
+        return None
+
+    def near(self, anomaly: Anomaly) -> IncidentRecord | None:
+        """An incident that does not list the series, but ran on its target (every scope item is a dimension of it)."""
+        began = anomaly.started_at.timestamp()
+        for incident in self.incidents:
+            on_target = incident.scope.items() <= anomaly.dims.items()
+            if on_target and began < incident.end.timestamp() and began + self.window_s > incident.start.timestamp():
+                return incident
+        return None
+
+    def windows_to_detect(self, incident: IncidentRecord, anomaly: Anomaly) -> int:
+        """Windows from the one the incident started in to the one that was flagged, both counted."""
+        first = math.floor(incident.start.timestamp() / self.window_s) * self.window_s
+        return int((anomaly.ts.timestamp() - first) // self.window_s) + 1
+
+
+@dataclass
+class Episode:
+    """One anomaly episode (a fingerprint): its first anomaly, the incident it matches, windows flagged so far."""
+
+    first: Anomaly
+    incident: IncidentRecord | None
+    #: Wall time the demo read its first anomaly.
+    seen_at: float
+    windows: int = 1
+
+
+class AnomalyWatcher:
+    """Reads the anomalies topic and prints each new episode once, with the injected incident it matches."""
+
+    def __init__(self, config: Config, console: Console, truth: GroundTruth, since: float, live_from: float) -> None:
+        self.bootstrap = config.bootstrap_servers()
+        self.topic = config.kafka.topics.anomalies.name
+        self.console = console
+        self.truth = truth
+        #: Anomalies of windows before this are an earlier run's (on a broker that kept them): not shown.
+        self.since = since
+        #: When the live part began (anomalies of windows before it are the history's).
+        self.live_from = live_from
+        self.episodes: dict[str, Episode] = {}
+        self._decode = msgspec.json.Decoder(Anomaly).decode
+
+    async def run(self, done: asyncio.Event) -> None:
+        """Follow the topic from its start until ``done`` is set."""
+        consumer = AIOKafkaConsumer(
+            self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, client_id="telewatch-demo",
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            while not done.is_set():
+                batches = await consumer.getmany(timeout_ms=300)
+                for records in batches.values():
+                    for record in records:
+                        self.take(record.value)
+        finally:
+            await consumer.stop()
+
+    def take(self, payload: bytes) -> Episode | None:
+        """Count one anomaly; print it when it opens an episode. Returns the episode (None: not this run's)."""
+        try:
+            anomaly = self._decode(payload)
+        except msgspec.DecodeError:
+            return None
+        if anomaly.ts.timestamp() < self.since:
+            return None
+        episode = self.episodes.get(anomaly.fingerprint)
+        if episode is not None:
+            episode.windows += 1
+            return episode
+        episode = self.episodes[anomaly.fingerprint] = Episode(anomaly, self.truth.match(anomaly), time.time())
+        self.console.print(self.describe(episode), markup=False, highlight=False)
+        return episode
+
+    def describe(self, episode: Episode) -> str:
+        """One console line: when, how bad, which series, value against the band, detector, fingerprint, match."""
+        a = episode.first
+        if a.detector == "silence":
+            what = "no points (silent)"
+        else:
+            what = f"value {a.value:.4g} vs expected {a.expected:.4g} (band {a.lower:.4g} to {a.upper:.4g})"
+        if a.detector == "correlation":
+            surges = [e.series for e in a.evidence if e.series != a.series]
+            what += f" + complaint surge {', '.join(surges)}"
+        line = (
+            f"{_clock(episode.seen_at)} ANOMALY {a.severity} {a.series} window {_clock(a.ts.timestamp())} {what} "
+            f"detector {a.detector} fingerprint {a.fingerprint}"
+        )
+        incident = episode.incident
+        if incident is not None:
+            windows = self.truth.windows_to_detect(incident, a)
+            return (
+                f"{line} -> {incident.id} {incident.kind} (started {_clock(incident.start.timestamp())}), "
+                f"flagged in its window {windows}"
+            )
+        if a.ts.timestamp() < self.live_from:
+            return f"{line} -> no injected incident (history)"
+        near = self.truth.near(a)
+        if near is not None:
+            scope = ",".join(f"{k}={v}" for k, v in near.scope.items())
+            return f"{line} -> no injected incident lists this series ({near.id} {near.kind} on {scope} was running)"
+        return f"{line} -> no injected incident"
+
+
+class _DemoSink:
+    """The Kafka sink, reporting incidents as they start; for the history, unpaced until it reaches the wall clock."""
+
+    def __init__(
+        self,
+        sink: KafkaSink,
+        on_incident: Callable[[IncidentRecord], None],
+        caught_up: asyncio.Event | None = None,
+    ) -> None:
+        self.sink = sink
+        self.on_incident = on_incident
+        #: Set once simulated time reaches the wall clock (history only).
+        self.caught_up = caught_up
+        self.paced = sink.paced and caught_up is None
+
+    async def open(self) -> None:
+        await self.sink.open()
+
+    async def write(self, tick: Tick) -> None:
+        await self.sink.write(tick)
+        for incident in tick.incidents:
+            self.on_incident(incident)
+        if self.caught_up is not None and tick.end.timestamp() >= time.time():
+            self.caught_up.set()
+
+    async def flush(self) -> None:
+        await self.sink.flush()
+
+    async def close(self, summary: dict[str, Any]) -> None:
+        await self.sink.close(summary)
 
 
 # -- console -------------------------------------------------------------------------------------
@@ -240,9 +494,11 @@ def _by_reason(counts: dict[str, int]) -> str:
 
 
 def _seconds(s: float) -> str:
-    """``200`` → ``3m 20s``."""
-    minutes, seconds = divmod(round(s), 60)
-    return f"{minutes}m {seconds}s" if minutes and seconds else f"{minutes}m" if minutes else f"{seconds}s"
+    """``200`` → ``3m 20s``; ``7200`` → ``2h``."""
+    hours, rest = divmod(round(s), 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s" if seconds else ""]
+    return " ".join(p for p in parts if p) or "0s"
 
 
 def _clock(ts: float) -> str:
@@ -250,49 +506,78 @@ def _clock(ts: float) -> str:
 
 
 class _Reporter:
-    """Prints one status line per interval: produced events, and the streams worker's counters."""
+    """Prints one status line per interval: produced events, and the workers' counters."""
 
-    def __init__(self, console: Console, first_points_at: float, since: float) -> None:
+    def __init__(self, console: Console, first_points_at: float | None, since: float, rate: float) -> None:
         self.console = console
+        #: The streams worker counts as behind once more than 10 s of traffic waits for it.
+        self.behind_from = 10 * rate
         self.first_points_at = first_points_at
         self.since = since
         self.sim_stats: Stats | None = None
+        #: Events of the simulation runs that finished (the history, before the live part).
+        self._finished_runs = 0
+        self._history_until: float | None = None
         self._last_events = 0
         self._last_produced = 0
         self._last_time = time.monotonic()
 
     def on_progress(self, stats: Stats) -> None:
+        if self.sim_stats is not None and stats is not self.sim_stats:
+            self._finished_runs += self.sim_stats.total_events
         self.sim_stats = stats
 
-    def report(self, status: dict[str, Any] | None, queryable: int | str | None) -> None:
+    def replaying(self, until: float | None) -> None:
+        """The history replay runs towards ``until`` (None: it is over)."""
+        self._history_until = until
+
+    def report(
+        self,
+        status: dict[str, Any] | None,
+        detectors: dict[str, Any] | None,
+        episodes: int,
+        queryable: int | str | None,
+    ) -> None:
         now = time.monotonic()
         elapsed = max(now - self._last_time, 1e-9)
-        produced = self.sim_stats.total_events if self.sim_stats else 0
-        incidents = self.sim_stats.incidents_started if self.sim_stats else 0
-        line = (
-            f"[bold]{datetime.now(UTC):%H:%M:%S}[/bold]"
-            f"  produced {(produced - self._last_produced) / elapsed:,.0f}/s ({produced:,})"
-        )
+        stats = self.sim_stats
+        produced = self._finished_runs + (stats.total_events if stats else 0)
+        line = f"[bold]{datetime.now(UTC):%H:%M:%S}[/bold]"
+        if self._history_until is not None and stats is not None:
+            done = (stats.sim_end - stats.sim_start).total_seconds()
+            total = max(self._history_until - stats.sim_start.timestamp(), 1.0)
+            line += f"  history at {stats.sim_end:%H:%M:%S} ({min(done / total, 1.0):.0%})"
+        line += f"  produced {(produced - self._last_produced) / elapsed:,.0f}/s ({produced:,})"
         if status is None:
             line += "  streams worker: no status yet"
         else:
             events = int(status.get("events", 0))
             influx = status.get("influxdb") or {}
+            behind = produced - events
+            backlog = f", {behind:,} to read" if behind > self.behind_from else ""
             line += (
-                f"  streams {(events - self._last_events) / elapsed:,.0f} events/s ({events:,})"
+                f"  streams {(events - self._last_events) / elapsed:,.0f} events/s ({events:,}{backlog})"
                 f"  metric series {_n(status.get('series'))}  points {_n(status.get('points'))}"
                 f"  dead letters {_by_reason(status.get('dead_letters') or {})}"
                 f"  late {_n(status.get('late'))}  duplicates {_n(status.get('duplicates'))}"
                 f"  InfluxDB written {_n(influx.get('written'))} buffered {_n(influx.get('buffered'))}"
             )
             self._last_events = events
+        if detectors is None:
+            line += "  detectors worker: no status yet"
+        else:
+            line += (
+                f"  detectors judged {_n(detectors.get('judged'))} of {_n(detectors.get('points'))} points"
+                f"  anomalies {_n(detectors.get('anomalies'))} ({episodes:,} episodes)"
+                f"  correlated {_n(detectors.get('correlated'))}"
+            )
         if isinstance(queryable, int):
             line += f"  InfluxQL count since {_clock(self.since)} {queryable:,}"
         elif isinstance(queryable, str):
             line += f"  InfluxQL: {queryable}"
-        if time.time() < self.first_points_at:
+        if self.first_points_at is not None and time.time() < self.first_points_at:
             line += f"  (first metric points due about {_clock(self.first_points_at)})"
-        line += f"  incidents started {incidents}"
+        line += f"  incidents started {stats.incidents_started if stats else 0}"
         self.console.print(line, highlight=False)
         self._last_produced, self._last_time = produced, now
 
@@ -307,10 +592,10 @@ def first_points_due(config: Config, start: float) -> float:
 
 
 async def run_demo(config: Config, options: DemoOptions, console: Console) -> None:
-    """Bring up the embedded stack and a streams worker, feed them live traffic and report until stopped."""
+    """Bring up the embedded stack and both workers, feed them history then live traffic, report until stopped."""
     servers = _servers_to_run(config)
     started: list[ManagedServer] = []
-    worker: StreamsWorkerProcess | None = None
+    workers: list[WorkerProcess] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -326,16 +611,21 @@ async def run_demo(config: Config, options: DemoOptions, console: Console) -> No
         bootstrap = config.bootstrap_servers()
         created = await ensure_topics(bootstrap, config.kafka)
         console.print(f"Kafka at {', '.join(bootstrap)}; topics created: {', '.join(created) or 'none (all existed)'}")
-        worker = StreamsWorkerProcess(config.stack.home_path(), worker_config_path(config, options.config_path))
-        await _start_worker(worker, console)
-        start = time.time()
-        queries = MetricQueries(datetime.fromtimestamp(start - start % config.streams.window_s, UTC))
-        await _run_pipeline(config, options, console, stop, worker, start, queries)
-        # Stopped first, so the points it still buffers are in InfluxDB for the final count.
-        await _stop_worker(worker, console)
-        await _final_report(config, console, worker, queries)
+        path = worker_config_path(config, options.config_path)
+        home = config.stack.home_path()
+        streams, detectors = StreamsWorkerProcess(home, path), DetectorsWorkerProcess(home, path)
+        workers = [streams, detectors]
+        await asyncio.gather(*(_start_worker(worker, console) for worker in workers))
+        run = _Run(config, options, console, stop, streams, detectors)
+        try:
+            await run.pipeline()
+            # Stopped first, so what they still buffer is in InfluxDB and on the anomalies topic for the report.
+            await asyncio.gather(*(_stop_worker(worker, console) for worker in workers))
+        finally:
+            await run.stop_watching()
+        await run.final_report()
     finally:
-        if worker is not None:
+        for worker in workers:
             await _stop_worker(worker, console)
         for server in reversed(started):
             await asyncio.to_thread(server.stop)
@@ -343,128 +633,350 @@ async def run_demo(config: Config, options: DemoOptions, console: Console) -> No
         console.print("demo stopped.")
 
 
-async def _start_worker(worker: StreamsWorkerProcess, console: Console) -> None:
+async def _start_worker(worker: WorkerProcess, console: Console) -> None:
     leftover = worker.pid()
     if leftover is not None:
-        console.print(f"stopping a streams worker left running by an earlier demo (pid {leftover}) ...")
+        console.print(f"stopping a {worker.name} left running by an earlier demo (pid {leftover}) ...")
         await asyncio.to_thread(worker.stop, worker.stop_grace_s)
     console.print(
-        f"starting the streams worker: telewatch {' '.join(worker.command()[3:])}\n  (log: {worker.logfile}) ...",
+        f"starting the {worker.name}: telewatch {' '.join(worker.command()[3:])}\n  (log: {worker.logfile}) ...",
         highlight=False,
     )
     await asyncio.to_thread(worker.start)
-    console.print(f"  [green]streams worker ready[/green], pid {worker.pid()}")
+    console.print(f"  [green]{worker.name} ready[/green], pid {worker.pid()}")
 
 
-async def _stop_worker(worker: StreamsWorkerProcess, console: Console) -> None:
+async def _stop_worker(worker: WorkerProcess, console: Console) -> None:
     """SIGTERM (it flushes and leaves the consumer group), SIGKILL after ``stop_grace_s``; a no-op once stopped."""
     pid = worker.pid()
     if await asyncio.to_thread(worker.stop, worker.stop_grace_s):
-        console.print(f"stopped the streams worker (pid {pid})")
+        console.print(f"stopped the {worker.name} (pid {pid})")
 
 
-async def _run_pipeline(
-    config: Config,
-    options: DemoOptions,
-    console: Console,
-    stop: asyncio.Event,
-    worker: StreamsWorkerProcess,
-    start: float,
-    queries: MetricQueries,
-) -> None:
-    input_topics = config.kafka.topics.input_names()
-    truth_dir = config.stack.home_path() / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    influx = InfluxQL(config)
-    due = first_points_due(config, start)
-    console.print(
-        f"InfluxDB at {config.influxdb_url()} (database {influx.db!r}); "
-        f"simulator at {config.simulator.rate:g} events/s, ground truth in {truth_dir}"
-    )
-    s = config.streams
-    console.print(
-        f"first metric points due about {_clock(due)} UTC (in ~{_seconds(due - start)}): "
-        f"a window closes window_s {s.window_s} s + allowed_lateness_s {s.allowed_lateness_s} s after it opens "
-        f"(streams section of the config; a source without events closes up to idle_timeout_s {s.idle_timeout_s} s later)",
-        highlight=False,
-    )
-    if options.duration_s is not None and start + options.duration_s < due:
-        console.print(
-            f"[yellow]note:[/yellow] --duration {_seconds(options.duration_s)} ends before then; "
-            f"run at least --duration {math.ceil((due - start + s.idle_timeout_s) / 60)}m to see metric points",
+class _Run:
+    """One demo run once the servers and workers are up: the simulation, the console, the final report."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: DemoOptions,
+        console: Console,
+        stop: asyncio.Event,
+        streams: StreamsWorkerProcess,
+        detectors: DetectorsWorkerProcess,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.console = console
+        self.stop = stop
+        self.streams = streams
+        self.detectors = detectors
+        self.influx = InfluxQL(config)
+        self.truth_dir = config.stack.home_path() / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        window_s = config.streams.window_s
+        now = time.time()
+        #: Where the simulated traffic begins: the history's start, or now.
+        self.sim_start = now - options.history_s
+        self.queries = MetricQueries(datetime.fromtimestamp(self.sim_start - self.sim_start % window_s, UTC))
+        self.truth = GroundTruth(window_s)
+        #: When the live part begins (set when the history has caught up with the wall clock).
+        self.live_start = now
+        self.live_started: float | None = None  # monotonic
+        due = first_points_due(config, now) if options.history_s <= 0 else None
+        self.reporter = _Reporter(console, due, self.queries.since.timestamp(), config.simulator.rate)
+        self.watcher = AnomalyWatcher(config, console, self.truth, self.queries.since.timestamp(), math.inf)
+        self._watching = asyncio.Event()
+        self._watch_task: asyncio.Task[None] | None = None
+
+    async def pipeline(self) -> None:
+        """Simulate (history, then live) and report every ``report_every_s`` until stopped or ``duration_s`` is over."""
+        self._intro()
+        await self._note_earlier_points()
+        self.console.print("[bold]Press Ctrl-C to stop everything.[/bold]")
+        self._watch_task = asyncio.create_task(self.watcher.run(self._watching), name="anomalies")
+        task = asyncio.create_task(self._simulate(), name="simulator")
+        try:
+            while not self.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.options.report_every_s)
+                for worker in (self.streams, self.detectors):
+                    if worker.pid() is None:
+                        raise ServerFailed(
+                            f"the {worker.name} exited; last lines of {worker.logfile}:\n{worker.log_tail()}"
+                        )
+                await self._report()
+                duration, live = self.options.duration_s, self.live_started
+                if duration is not None and live is not None and time.monotonic() >= live + duration:
+                    self.stop.set()
+                for done in (task, self._watch_task):
+                    if done.done() and done.exception() is not None:
+                        self.stop.set()
+        finally:
+            self.stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+        for done in (task, self._watch_task):
+            if done.done() and done.exception() is not None:
+                raise done.exception()  # type: ignore[misc]
+
+    async def stop_watching(self) -> None:
+        """Read what the detectors wrote last, then stop following the anomalies topic."""
+        if self._watch_task is None:
+            return
+        if not self._watch_task.done():
+            await asyncio.sleep(1.0)
+        self._watching.set()
+        await asyncio.gather(self._watch_task, return_exceptions=True)
+
+    def _intro(self) -> None:
+        c, s, d = self.console, self.config.streams, self.config.detectors.default
+        c.print(
+            f"InfluxDB at {self.config.influxdb_url()} (database {self.influx.db!r}); "
+            f"simulator at {self.config.simulator.rate:g} events/s, ground truth in {self.truth_dir}"
+        )
+        c.print(
+            f"a window closes window_s {s.window_s} s + allowed_lateness_s {s.allowed_lateness_s} s after it opens "
+            f"(streams section of the config; a source without events closes up to idle_timeout_s {s.idle_timeout_s} s "
+            "later); detectors judge a series once they have learned "
+            f"warmup_points {d.warmup_points} of its windows ({_seconds(d.warmup_points * s.window_s)})",
             highlight=False,
         )
-    console.print("[bold]Press Ctrl-C to stop everything.[/bold]")
-    reporter = _Reporter(console, due, queries.since.timestamp())
-    sink = KafkaSink(config.bootstrap_servers(), input_topics, truth_dir)
-    simulation = run_simulation(
-        config.simulator, sink, datetime.now(UTC), options.duration_s, reporter.on_progress, stop
-    )
-    task = asyncio.create_task(simulation, name="simulator")
-    try:
-        deadline = None if options.duration_s is None else time.monotonic() + options.duration_s
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), options.report_every_s)
-            if worker.pid() is None:
-                raise ServerFailed(f"the streams worker exited; last lines of {worker.logfile}:\n{worker.log_tail()}")
-            status = worker.read_status()
-            queryable: int | str | None = None
-            if status is not None and status.get("points"):
-                try:
-                    queryable = await count_points(influx, queries)
-                except RuntimeError as exc:
-                    queryable = str(exc)
-            reporter.report(status, queryable)
-            if deadline is not None and time.monotonic() >= deadline:
-                stop.set()
-            if task.done() and task.exception() is not None:
-                stop.set()
-    finally:
-        stop.set()
-        await asyncio.gather(task, return_exceptions=True)
-    if task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+        history = self.options.history_s
+        if history <= 0:
+            due = first_points_due(self.config, self.live_start)
+            c.print(
+                f"first metric points due about {_clock(due)} UTC (in ~{_seconds(due - self.live_start)}); "
+                f"no history replay (--history 0): nothing can be flagged before about "
+                f"{_clock(self.live_start + d.warmup_points * s.window_s)} UTC",
+                highlight=False,
+            )
+            if self.options.duration_s is not None and self.live_start + self.options.duration_s < due:
+                c.print(
+                    f"[yellow]note:[/yellow] --duration {_seconds(self.options.duration_s)} ends before then; "
+                    f"run at least --duration {math.ceil((due - self.live_start + s.idle_timeout_s) / 60)}m "
+                    "to see metric points",
+                    highlight=False,
+                )
+        elif history < d.warmup_points * s.window_s:
+            c.print(
+                f"[yellow]note:[/yellow] --history {_seconds(history)} is shorter than the detectors' warm-up "
+                f"({_seconds(d.warmup_points * s.window_s)}): they learn for "
+                f"{_seconds(d.warmup_points * s.window_s - history)} of live traffic before flagging anything",
+                highlight=False,
+            )
 
-
-async def _final_report(config: Config, console: Console, worker: StreamsWorkerProcess, queries: MetricQueries) -> None:
-    """The worker's last counters, and InfluxQL that finds this run's points (run here, printed to repeat)."""
-    status = worker.read_status()
-    if status is not None:
-        console.print(
-            f"streams worker: {_n(status.get('events'))} events, {_n(status.get('points'))} metric points "
-            f"in {_n(status.get('series'))} series, dead letters {_by_reason(status.get('dead_letters') or {})}, "
-            f"late {_n(status.get('late'))}, duplicates {_n(status.get('duplicates'))}",
+    async def _note_earlier_points(self) -> None:
+        """Say so when InfluxDB already holds points of the time range this run writes (an earlier run's)."""
+        try:
+            found = await self.influx.query(f"SELECT last(value) FROM {METRIC} WHERE {self.queries.time_filter}")
+        except RuntimeError:
+            return  # e.g. no database yet: nothing earlier
+        if not found:
+            return
+        newest = str(found[0]["values"][0][0])
+        self.console.print(
+            f"[yellow]note:[/yellow] InfluxDB already holds metric points since {self.queries.since:%H:%M:%S} "
+            f"UTC (up to {newest}, from an earlier run): this run's points overwrite those of the same series "
+            "and window, the others stay and are counted in the InfluxQL answers below",
             highlight=False,
         )
-    influx = InfluxQL(config)
-    try:
-        points = await count_points(influx, queries)
-        by_series = await influx.query(queries.last_by_series)
-        sample = min((s["tags"]["series"] for s in by_series), key=lambda k: (k.count("|"), k), default=None)
-        rows = (await influx.query(queries.sample(sample)))[0] if sample is not None else None
-    except (RuntimeError, IndexError, KeyError) as exc:
-        console.print(f"[yellow]could not query InfluxDB:[/yellow] {exc}", highlight=False)
-        return
-    console.print(f"InfluxQL> {queries.count_points}", highlight=False)
-    console.print(f"  {points:,} points", highlight=False)
-    console.print(f"InfluxQL> {queries.last_by_series}", highlight=False)
-    console.print(f"  {len(by_series):,} series", highlight=False)
-    if sample is None or rows is None:
-        console.print(
-            f"no metric points of windows since {queries.since:%H:%M:%S} yet: a window closes window_s + "
-            "allowed_lateness_s after it opens; run the demo longer",
+
+    async def _simulate(self) -> None:
+        """The history at full speed until it reaches the wall clock, then the live traffic, one continuous clock."""
+        settings = self.config.simulator
+        bootstrap, topics = self.config.bootstrap_servers(), self.config.kafka.topics.input_names()
+        start = datetime.fromtimestamp(self.sim_start, UTC)
+        if self.options.history_s > 0:
+            history = history_settings(settings)
+            history_dir = self.truth_dir / "history"
+            self.console.print(
+                f"replaying the last {_seconds(self.options.history_s)} of simulated history (from {start:%H:%M:%S} "
+                "UTC) at full speed so the detectors can learn: no incidents, no bad events; "
+                f"ground truth in {history_dir} ...",
+                highlight=False,
+            )
+            caught_up = asyncio.Event()
+            relay = asyncio.create_task(self._relay_stop(caught_up))
+            self.reporter.replaying(time.time())
+            sink = _DemoSink(KafkaSink(bootstrap, topics, history_dir), self._on_incident, caught_up)
+            try:
+                stats = await run_simulation(history, sink, start, None, self.reporter.on_progress, caught_up)
+            finally:
+                relay.cancel()
+                self.reporter.replaying(None)
+            if self.stop.is_set():
+                return
+            self.console.print(
+                f"  done: {stats.total_events:,} events in {stats.wall_s:.1f} s ({stats.events_per_s:,.0f}/s), "
+                f"simulated {stats.sim_start:%H:%M:%S} to {stats.sim_end:%H:%M:%S} UTC; the workers read them "
+                "as fast as they can, then follow the live traffic",
+                highlight=False,
+            )
+            start = stats.sim_end
+            live = live_settings(settings)
+        else:
+            live = settings
+        self.live_start = start.timestamp()
+        self.watcher.live_from = self.live_start
+        self.live_started = time.monotonic()
+        self.console.print(
+            f"going live at {start:%H:%M:%S} UTC: {live.rate:g} events/s at speed {live.speed}, "
+            f"ground truth in {self.truth_dir}",
             highlight=False,
         )
-        return
-    console.print(f"InfluxQL> {queries.sample(sample)}", highlight=False)
-    for row in rows["values"][-3:]:
-        console.print("  " + ", ".join(f"{c}={v}" for c, v in zip(rows["columns"], row, strict=True)), highlight=False)
-    again = ""
-    if config.influxdb.mode == "embedded":
-        command = "telewatch dev up influxdb" + (
-            "" if worker.config_path == DEFAULT_CONFIG else f" -c {worker.config_path}"
+        self._announce(live)
+        sink = _DemoSink(KafkaSink(bootstrap, topics, self.truth_dir), self._on_incident)
+        await run_simulation(live, sink, start, self.options.duration_s, self.reporter.on_progress, self.stop)
+
+    async def _relay_stop(self, caught_up: asyncio.Event) -> None:
+        await self.stop.wait()
+        caught_up.set()
+
+    def _announce(self, live: SimulatorSettings) -> None:
+        """The incidents scheduled for the live part, and when their anomalies can show."""
+        schedule = live.incidents.schedule
+        if not schedule:
+            return
+        source = "from the config" if live is self.config.simulator else "by the demo"
+        self.console.print(f"incidents scheduled {source} (ground truth is printed as each starts):", highlight=False)
+        for incident in schedule:
+            if incident.start_at is not None:
+                at = incident.start_at.timestamp()
+            else:
+                at = self.live_start + (incident.start_offset_s or 0.0)
+            fields = ("region", "cell_id", "channel", "category", "scenario")
+            target = ", ".join(f"{f} {getattr(incident, f)}" for f in fields if getattr(incident, f) is not None)
+            self.console.print(
+                f"  {incident.kind} on {target or 'a target the seed picks'} at {_clock(at)} UTC "
+                f"for {_seconds(incident.duration_s)}",
+                highlight=False,
+            )
+        s, d = self.config.streams, self.config.detectors.default
+        self.console.print(
+            f"  a series is flagged when min_anomalous {d.min_anomalous} of its last {d.of_last} windows are "
+            f"anomalous; its anomaly shows once that window has closed (window_s {s.window_s} s + "
+            f"allowed_lateness_s {s.allowed_lateness_s} s) and the detectors have read it",
+            highlight=False,
         )
-        again = f" (after the demo, `{command}` starts it again)"
-    console.print(f"Repeat them while InfluxDB runs{again}, e.g.:", highlight=False)
-    console.print(f"  {influx.curl(queries.count_points)}", highlight=False)
-    console.print(f"  {influx.curl(queries.sample(sample))}", highlight=False)
+
+    def _on_incident(self, incident: IncidentRecord) -> None:
+        self.truth.incidents.append(incident)
+        scope = ", ".join(f"{k}={v}" for k, v in incident.scope.items())
+        self.console.print(
+            f"{_clock(incident.start.timestamp())} INCIDENT {incident.id} {incident.kind} ({scope}) started, "
+            f"until {_clock(incident.end.timestamp())} (ground truth): {incident.description}\n"
+            f"  series it moves: {', '.join(incident.series)}",
+            markup=False,
+            highlight=False,
+        )
+
+    async def _report(self) -> None:
+        status = self.streams.read_status()
+        queryable: int | str | None = None
+        if status is not None and status.get("points"):
+            try:
+                queryable = await count_points(self.influx, self.queries)
+            except RuntimeError as exc:
+                queryable = str(exc)
+        self.reporter.report(status, self.detectors.read_status(), len(self.watcher.episodes), queryable)
+
+    async def final_report(self) -> None:
+        """The workers' last counters, incidents against detections, and InfluxQL that finds this run's data."""
+        c = self.console
+        status = self.streams.read_status()
+        if status is not None:
+            c.print(
+                f"streams worker: {_n(status.get('events'))} events, {_n(status.get('points'))} metric points "
+                f"in {_n(status.get('series'))} series, dead letters {_by_reason(status.get('dead_letters') or {})}, "
+                f"late {_n(status.get('late'))}, duplicates {_n(status.get('duplicates'))}",
+                highlight=False,
+            )
+        detectors = self.detectors.read_status()
+        if detectors is not None:
+            c.print(
+                f"detectors worker: {_n(detectors.get('points'))} points, {_n(detectors.get('judged'))} judged, "
+                f"{_n(detectors.get('anomalous'))} anomalous, {_n(detectors.get('anomalies'))} anomalies "
+                f"({_n(detectors.get('silent'))} silent), {_n(detectors.get('correlated'))} correlated incidents",
+                highlight=False,
+            )
+        self._incident_table()
+        await self._influxql()
+
+    def _incident_table(self) -> None:
+        c, truth = self.console, self.truth
+        episodes = list(self.watcher.episodes.values())
+        c.print(f"incidents injected vs detected (ground truth in {self.truth_dir}):", highlight=False)
+        if not truth.incidents:
+            c.print("  no incident started while the demo ran", highlight=False)
+        rows = [("incident", "kind", "target", "from", "to", "detected", "windows to detect", "episodes", "first")]
+        for incident in truth.incidents:
+            mine = [e for e in episodes if e.incident is incident]
+            target = ",".join(f"{k}={v}" for k, v in incident.scope.items())
+            span = (_clock(incident.start.timestamp()), _clock(incident.end.timestamp()))
+            if not mine:
+                rows.append((incident.id, incident.kind, target, *span, "no", "-", "0", "-"))
+                continue
+            first = min(mine, key=lambda e: (e.first.ts, e.seen_at))
+            windows = truth.windows_to_detect(incident, first.first)
+            seen = _seconds(max(first.seen_at - incident.start.timestamp(), 0.0))
+            series = len({e.first.series for e in mine})
+            rows.append((
+                incident.id, incident.kind, target, *span, f"yes ({series} of {len(incident.series)} series)",
+                f"{windows} (shown {seen} after the start)", str(len(mine)), first.first.series,
+            ))  # fmt: skip
+        if truth.incidents:
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+            for row in rows:
+                c.print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), markup=False)
+        others = [e for e in episodes if e.incident is None]
+        if others:
+            history = sum(e.first.ts.timestamp() < self.live_start for e in others)
+            near = sum(e.first.ts.timestamp() >= self.live_start and truth.near(e.first) is not None for e in others)
+            c.print(
+                f"  anomaly episodes matching no injected incident: {len(others)} ({history} in the history, "
+                f"{len(others) - history} live, {near} of them on the target of a running incident but on a series "
+                "its ground truth does not list)",
+                highlight=False,
+            )
+
+    async def _influxql(self) -> None:
+        c, influx, queries = self.console, self.influx, self.queries
+        try:
+            points = await count_points(influx, queries)
+            by_series = await influx.query(queries.last_by_series)
+            sample = min((s["tags"]["series"] for s in by_series), key=lambda k: (k.count("|"), k), default=None)
+            rows = (await influx.query(queries.sample(sample)))[0] if sample is not None else None
+            anomalies = await _count(influx, queries.count_anomalies)
+            last_anomalies = await influx.query(queries.last_anomalies) if anomalies else []
+        except (RuntimeError, IndexError, KeyError) as exc:
+            c.print(f"[yellow]could not query InfluxDB:[/yellow] {exc}", highlight=False)
+            return
+        c.print(f"InfluxQL> {queries.count_points}", highlight=False)
+        c.print(f"  {points:,} points", highlight=False)
+        c.print(f"InfluxQL> {queries.last_by_series}", highlight=False)
+        c.print(f"  {len(by_series):,} series", highlight=False)
+        c.print(f"InfluxQL> {queries.count_anomalies}", highlight=False)
+        c.print(f"  {anomalies:,} anomaly points", highlight=False)
+        if last_anomalies:
+            c.print(f"InfluxQL> {queries.last_anomalies}", highlight=False)
+            result = last_anomalies[0]
+            for row in result["values"]:
+                c.print("  " + ", ".join(f"{k}={v}" for k, v in zip(result["columns"], row, strict=True)), markup=False)
+        if sample is None or rows is None:
+            c.print(
+                f"no metric points of windows since {queries.since:%H:%M:%S} yet: a window closes window_s + "
+                "allowed_lateness_s after it opens; run the demo longer",
+                highlight=False,
+            )
+            return
+        c.print(f"InfluxQL> {queries.sample(sample)}", highlight=False)
+        for row in rows["values"][-3:]:
+            c.print("  " + ", ".join(f"{k}={v}" for k, v in zip(rows["columns"], row, strict=True)), highlight=False)
+        again = ""
+        if self.config.influxdb.mode == "embedded":
+            path = self.streams.config_path
+            command = "telewatch dev up influxdb" + ("" if path == DEFAULT_CONFIG else f" -c {path}")
+            again = f" (after the demo, `{command}` starts it again)"
+        c.print(f"Repeat them while InfluxDB runs{again}, e.g.:", highlight=False)
+        c.print(f"  {influx.curl(queries.count_points)}", highlight=False)
+        c.print(f"  {influx.curl(queries.sample(sample))}", highlight=False)
+        c.print(f"  {influx.curl(queries.count_anomalies)}", highlight=False)

@@ -117,10 +117,15 @@ def test_one_event_from_a_wrong_clock_does_not_close_windows_early() -> None:
 
     batch = [call(i, f"c{i}") for i in range(0, 30)]
     batch.insert(10, call(3600, "skewed"))  # an hour ahead, then the stream goes on at 10:00
+    batch.insert(20, call(6000, "skewed-2"))  # two wrong clocks in a row do not confirm each other
+    batch.insert(21, call(8400, "skewed-3"))
+    batch.insert(22, call(-2400, "late"))  # and a late event does not pull the watermark back
     aggregator.add(batch)
-    assert aggregator.close_due() == []
+    assert [start for start, _ in aggregator.close_due()] == [base - 2400], "only the old event's own window"
     assert aggregator.add([call(31, "c31")]).late == []
-    assert aggregator.watermark < base + 60
+    assert aggregator.watermark <= base + 31 + 3 * aggregator.confirm_step_s, (
+        "each wrong clock moves it one step at most"
+    )
 
 
 def test_event_for_a_closed_window_is_late() -> None:

@@ -1,7 +1,11 @@
-"""The demo as a user runs it: servers and a streams worker come up, metric series reach InfluxDB, Ctrl-C stops all."""
+"""The demo as a user runs it: servers and both workers come up, simulated history teaches the detectors,
+an incident injected live is flagged as an anomaly on one of its series, metric series and anomalies reach
+InfluxDB, Ctrl-C stops all.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
@@ -9,23 +13,64 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import yaml
+from rich.console import Console
 
 from devstack.influxdb_server import InfluxDBServer
 from devstack.process import pid_alive, port_is_open
+from simulator.records import IncidentRecord
+from simulator.settings import FAULT_KINDS, SimulatorSettings
 from stack_config import write_test_config
+from streams.contracts import Anomaly, Evidence
 from telewatch.config import DEFAULT_CONFIG, load_config
-from telewatch.demo import StreamsWorkerProcess, first_points_due, worker_config_path
+from telewatch.demo import (
+    DEMO_INCIDENTS,
+    AnomalyWatcher,
+    DetectorsWorkerProcess,
+    GroundTruth,
+    StreamsWorkerProcess,
+    first_points_due,
+    history_settings,
+    live_settings,
+    worker_config_path,
+)
 
 #: Short windows, so a test run closes a few of them (the defaults are 60 s + 120 s lateness).
 STREAMS: dict[str, object] = {"window_s": 5, "allowed_lateness_s": 2, "idle_timeout_s": 2}
+CHANNEL = "106900001"
+#: A small network (busy series, few of them), no random incidents, and one SMS channel outage 10 s after going live.
+SIMULATOR: dict[str, object] = {
+    "rate": 500,
+    "topology": {
+        "regions": ["north", "south"],
+        "cells_per_region": 4,
+        "kpi_interval_s": 10,
+        "sms_channels": [
+            {"name": CHANNEL, "main_kind": "verification_code"},
+            {"name": "106900002", "main_kind": "notification"},
+        ],
+    },
+    "incidents": {
+        "random": {"per_day": 0},
+        "schedule": [{"kind": "sms_channel_outage", "start_offset_s": 10, "duration_s": 60, "channel": CHANNEL}],
+    },
+}
+#: Detectors judge after 10 windows (50 s) here: the 3 minutes of history teach them.
+DETECTORS: dict[str, object] = {"default": {"warmup_points": 10}}
 SUMMARY = re.compile(
-    r"streams [\d,]+ events/s \((?P<events>[\d,]+)\)  metric series (?P<series>[\d,]+)  points (?P<points>[\d,]+)"
-    r"  dead letters (?P<dead>[\d,]+).*InfluxDB written (?P<written>[\d,]+) buffered [\d,]+"
-    r"(?:.*InfluxQL count since [\d:]+ (?P<queryable>[\d,]+))?"
+    r"streams [\d,]+ events/s \((?P<events>[\d,]+)(?:, [\d,]+ to read)?\)  metric series (?P<series>[\d,]+)"
+    r"  points (?P<points>[\d,]+)  dead letters (?P<dead>[\d,]+).*InfluxDB written (?P<written>[\d,]+) buffered [\d,]+"
+    r"  detectors judged (?P<judged>[\d,]+) of [\d,]+ points  anomalies (?P<anomalies>[\d,]+) \([\d,]+ episodes\)"
+    r"  correlated [\d,]+(?:.*InfluxQL count since [\d:]+ (?P<queryable>[\d,]+))?"
+)
+ANOMALY_LINE = re.compile(
+    r"^[\d:]{8} ANOMALY (?P<severity>\w+) (?P<series>\S+) window [\d:]{8} value \S+ vs expected \S+ .* "
+    r"detector (?P<detector>\w+) fingerprint (?P<fingerprint>[0-9a-f]+) -> (?P<incident>inc-\d+) (?P<kind>\w+) "
+    r"\(started [\d:]{8}\), flagged in its window (?P<windows>\d+)$"
 )
 FINAL = re.compile(r"InfluxQL> (?P<query>.+)\n  (?P<answer>.+)\n")
 
@@ -34,12 +79,15 @@ def number(text: str | None) -> int:
     return int(text.replace(",", "")) if text else 0
 
 
-def test_demo_writes_metric_series_to_influxdb_until_ctrl_c_and_stops_everything(tmp_path: Path) -> None:
-    config = write_test_config(tmp_path, simulator={"rate": 500}, streams=STREAMS)
+def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb_and_stops_everything(
+    tmp_path: Path,
+) -> None:
+    config = write_test_config(tmp_path, simulator=SIMULATOR, streams=STREAMS, detectors=DETECTORS)
     stack = yaml.safe_load(config.read_text())["stack"]
     home = Path(stack["home"])
+    began = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "telewatch", "demo", "--config", str(config)],
+        [sys.executable, "-m", "telewatch", "demo", "--config", str(config), "--history", "3m"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -47,30 +95,42 @@ def test_demo_writes_metric_series_to_influxdb_until_ctrl_c_and_stops_everything
     assert proc.stdout is not None
     output: list[str] = []
     summary: re.Match[str] | None = None
-    deadline = time.monotonic() + 120
+    flagged: re.Match[str] | None = None
+    deadline = time.monotonic() + 150
     try:
-        # Until a summary shows metric points written and counted back with InfluxQL.
-        while time.monotonic() < deadline:
+        # Until a summary shows points counted back with InfluxQL, and the injected incident is flagged.
+        while time.monotonic() < deadline and not (flagged and summary and number(summary["queryable"]) > 0):
             line = proc.stdout.readline()
             if not line:
                 break
             output.append(line)
-            summary = SUMMARY.search(line)
-            if summary and number(summary["queryable"]) > 0:
-                break
+            summary = SUMMARY.search(line) or summary
+            flagged = flagged or ANOMALY_LINE.match(line.rstrip("\n"))
         text = "".join(output)
         assert summary is not None and number(summary["queryable"]) > 0, text
+        assert flagged is not None, text
         assert number(summary["events"]) > 0 and number(summary["series"]) > 0 and number(summary["written"]) > 0
+        assert number(summary["judged"]) > 0, text
         assert f"tansu on 127.0.0.1:{stack['tansu_port']}" in text
-        assert "first metric points due about" in text and "window_s 5 s + allowed_lateness_s 2 s" in text
+        assert "a window closes window_s 5 s + allowed_lateness_s 2 s after it opens" in text
+        assert "detectors judge a series once they have learned warmup_points 10 of its windows (50s)" in text
         assert "Press Ctrl-C to stop everything." in text
-        # The worker runs the project's CLI with the demo's config (a copy: the demo was not told the path).
-        worker_pid = int((home / "demo" / "streams-worker.pid").read_text())
-        cmdline = Path(f"/proc/{worker_pid}/cmdline").read_bytes().split(b"\0")
-        assert cmdline[1:5] == [b"-m", b"telewatch", b"streams", b"-c"], cmdline
-        assert load_config(Path(cmdline[5].decode())) == load_config(config)
+        # The history was replayed at full speed first, then the config's incident was scheduled live.
+        assert re.search(r"replaying the last 3m of simulated history .* at full speed", text), text
+        assert re.search(r"  done: [\d,]+ events in [\d.]+ s", text), text
+        assert "incidents scheduled from the config" in text
+        assert f"  sms_channel_outage on channel {CHANNEL} at " in text
+        assert re.search(rf"INCIDENT inc-0001 sms_channel_outage \(channel={CHANNEL}\) started", text), text
+        # The workers run the project's CLI with the demo's config (a copy: the demo was not told the path).
+        cmdlines = {}
+        for stem, command in (("streams", b"streams"), ("detectors", b"detect")):
+            pid = int((home / "demo" / f"{stem}-worker.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert cmdline[1:5] == [b"-m", b"telewatch", command, b"-c"], cmdline
+            assert load_config(Path(cmdline[5].decode())) == load_config(config)
+            cmdlines[stem] = (pid, cmdline)
         pids = {name: int((home / name / "server.pid").read_text()) for name in ("tansu", "influxdb")}
-        pids["streams worker"] = worker_pid
+        pids |= {f"{stem} worker": pid for stem, (pid, _) in cmdlines.items()}
         assert all(pid_alive(pid) for pid in pids.values())
         status = json.loads((home / "demo" / "streams-status.json").read_text())
         assert status["points"] > 0 and status["series"] > 0 and status["influxdb"]["written"] > 0
@@ -85,51 +145,95 @@ def test_demo_writes_metric_series_to_influxdb_until_ctrl_c_and_stops_everything
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)
+    elapsed = time.monotonic() - began
     text = "".join(output) + rest
     assert proc.returncode == 0, text
-    assert f"stopped the streams worker (pid {worker_pid})" in text
+    for name in ("streams worker", "detectors worker"):
+        assert f"stopped the {name} (pid {pids[name]})" in text
     assert "stopped influxdb" in text and "stopped tansu" in text and text.rstrip().endswith("demo stopped.")
     assert not any(pid_alive(pid) for pid in pids.values())
     assert not port_is_open(stack["tansu_port"]) and not port_is_open(stack["influxdb_http_port"])
     truth_runs = [p for p in (home / "demo").iterdir() if p.is_dir()]
     assert len(truth_runs) == 1 and (truth_runs[0] / "summary.json").is_file()
 
+    # The history's ground truth: no incidents, no bad events. The live part's: the scheduled outage.
+    history = json.loads((truth_runs[0] / "history" / "summary.json").read_text())
+    assert sum(history["incidents"].values()) == 0 and sum(history["faults"].values()) == 0
+    assert history["settings"]["speed"] == "max" and history["events"]["sms"] > 0
+    lines = (truth_runs[0] / "incidents.jsonl").read_bytes().splitlines()
+    incidents = [msgspec.json.decode(line, type=IncidentRecord) for line in lines]
+    assert [(i.id, i.kind, i.scope) for i in incidents] == [("inc-0001", "sms_channel_outage", {"channel": CHANNEL})]
+    incident = incidents[0]
+    assert incident.start == datetime.fromisoformat(history["sim_end"]) + timedelta(seconds=10)
+
+    # The anomaly the demo printed is on one of the incident's series, flagged within a few windows of its start.
+    assert flagged["incident"] == "inc-0001" and flagged["kind"] == "sms_channel_outage"
+    assert flagged["series"] in incident.series, (flagged["series"], incident.series)
+    assert 1 <= int(flagged["windows"]) <= 4, flagged.group(0)
+    assert flagged["detector"] == "seasonal" and flagged["severity"] in ("warning", "major", "critical")
+    # One line per episode: a fingerprint is printed once however many windows it stays flagged.
+    fingerprints = [m["fingerprint"] for m in map(ANOMALY_LINE.match, text.splitlines()) if m]
+    assert len(fingerprints) == len(set(fingerprints)), text
+    row = re.search(
+        rf"  inc-0001 +sms_channel_outage +channel={CHANNEL} .* yes \((\d+) of (\d+) series\) +(\d+) ", text
+    )
+    assert row is not None and int(row[1]) >= 1 and int(row[2]) == len(incident.series), text
+    detectors = json.loads((home / "demo" / "detectors-status.json").read_text())
+    assert detectors["judged"] > 0 and detectors["anomalies"] > 0 and detectors["reload_error"] is None
+
     # The final report: the exact InfluxQL it ran, what it answered, and curl lines to repeat it.
     final = {m["query"]: m["answer"] for m in FINAL.finditer(text)}
     count_query = next(q for q in final if q.startswith("SELECT count(value) FROM telewatch_metric WHERE time >= "))
     series_query = next(q for q in final if q.startswith("SELECT last(value) FROM telewatch_metric"))
     sample_query = next(q for q in final if q.startswith('SELECT value, count FROM telewatch_metric WHERE "series" = '))
+    anomaly_query = next(q for q in final if q.startswith("SELECT count(score) FROM telewatch_anomaly WHERE time >= "))
     points, series = number(final[count_query].split()[0]), number(final[series_query].split()[0])
-    assert points >= number(summary["queryable"]) and series > 0, text
+    anomalies = number(final[anomaly_query].split()[0])
+    assert points >= number(summary["queryable"]) and series > 0 and anomalies > 0, text
     assert re.search(r"  time=\S+, value=[\d.e-]+, count=\d+\n", text), text
     assert f'--data-urlencode db=telewatch --data-urlencode "q={count_query}"' in text
     assert f"curl -sG http://127.0.0.1:{stack['influxdb_http_port']}/query" in text
     # A user can repeat them: bring InfluxDB back as the report says and get the same answers.
-    assert f"telewatch dev up influxdb -c {cmdline[5].decode()}" in text
+    assert f"telewatch dev up influxdb -c {cmdlines['streams'][1][5].decode()}" in text
     influx.start()
     try:
         again = influx.query(count_query, db="telewatch")["results"][0]["series"][0]["values"][0][1]
         assert again == points
         rows = influx.query(sample_query, db="telewatch")["results"][0]["series"][0]
         assert rows["columns"] == ["time", "value", "count"] and len(rows["values"]) > 0
+        assert influx.query(anomaly_query, db="telewatch")["results"][0]["series"][0]["values"][0][1] == anomalies
+        flagged_series = influx.query(
+            f"SELECT count(score) FROM telewatch_anomaly WHERE time >= '{incident.start:%Y-%m-%dT%H:%M:%SZ}' "
+            f"AND channel = '{CHANNEL}' GROUP BY \"series\"",
+            db="telewatch",
+        )["results"][0]["series"]
+        assert flagged["series"] in {s["tags"]["series"] for s in flagged_series}
     finally:
         influx.stop()
+    print(f"demo test: {elapsed:.1f} s until stopped")
 
 
-def test_the_worker_gets_the_config_file_or_an_exact_private_copy(tmp_path: Path) -> None:
+def test_the_workers_get_the_config_file_or_an_exact_private_copy(tmp_path: Path) -> None:
     config_file = write_test_config(tmp_path, streams=STREAMS, influxdb={"username": "u", "password": "secret"})
     config = load_config(config_file)
     assert worker_config_path(config, config_file) == config_file.resolve()
     assert worker_config_path(load_config(DEFAULT_CONFIG), None) == DEFAULT_CONFIG
     copy = worker_config_path(config, None)
-    assert copy == config.stack.home_path() / "demo" / "streams-config.yaml"
+    home = config.stack.home_path()
+    assert copy == home / "demo" / "worker-config.yaml"
     assert load_config(copy) == config  # the password included, so the file is the user's only
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
-    worker = StreamsWorkerProcess(config.stack.home_path(), copy)
-    assert worker.command()[1:] == [
+    streams, detectors = StreamsWorkerProcess(home, copy), DetectorsWorkerProcess(home, copy)
+    assert streams.command()[1:] == [
         "-m", "telewatch", "streams", "-c", str(copy),
-        "--status-file", str(config.stack.home_path() / "demo" / "streams-status.json"), "--loglevel", "warning",
+        "--status-file", str(home / "demo" / "streams-status.json"), "--loglevel", "warning",
     ]  # fmt: skip
+    assert detectors.command()[1:] == [
+        "-m", "telewatch", "detect", "-c", str(copy),
+        "--status-file", str(home / "demo" / "detectors-status.json"), "--loglevel", "warning",
+    ]  # fmt: skip
+    assert (streams.pidfile.name, detectors.pidfile.name) == ("streams-worker.pid", "detectors-worker.pid")
+    assert (streams.logfile.parent, detectors.logfile.name) == (home / "demo", "detectors-worker.log")
 
 
 def test_first_points_are_due_when_the_open_window_closes() -> None:
@@ -137,3 +241,69 @@ def test_first_points_are_due_when_the_open_window_closes() -> None:
     start = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC).timestamp()
     due = datetime.fromtimestamp(first_points_due(config, start), UTC)
     assert due == datetime(2026, 1, 1, 12, 3, 0, tzinfo=UTC)  # window 12:00–12:01, + 120 s allowed lateness
+
+
+def test_the_history_is_clean_and_the_live_part_gets_the_demo_incidents_unless_the_config_has_its_own() -> None:
+    settings = load_config(DEFAULT_CONFIG).simulator
+    assert settings.incidents.random.per_day > 0 and not settings.incidents.schedule
+    history = history_settings(settings)
+    assert history.speed == "max" and history.rate == settings.rate and history.seed == settings.seed
+    assert history.incidents.random.per_day == 0 and history.incidents.schedule == []
+    assert all(history.faults.probabilities()[kind] == 0 for kind in FAULT_KINDS)
+    assert history.topology == settings.topology and history.utc_offset_h == settings.utc_offset_h
+
+    live = live_settings(settings)
+    assert live.speed == settings.speed and live.faults == settings.faults
+    assert live.incidents.random == settings.incidents.random  # random incidents stay as configured
+    scheduled = [(i.kind, i.start_offset_s, i.duration_s) for i in live.incidents.schedule]
+    assert scheduled == list(DEMO_INCIDENTS)
+    channel, cell = live.incidents.schedule[0].channel, live.incidents.schedule[1].cell_id
+    assert channel in {c.name for c in settings.topology.sms_channels}
+    assert cell is not None and any(cell in settings.topology.cell_ids(r) for r in settings.topology.regions)
+    assert live_settings(settings) == live  # the targets are the seed's, not chance's
+
+    own = SimulatorSettings.model_validate(SIMULATOR)
+    assert live_settings(own) is own
+
+
+def anomaly(series: str, started: datetime, ts: datetime, fingerprint: str, detector: str = "seasonal") -> bytes:
+    dims = dict(pair.split("=", 1) for pair in series.split("|")[1:])
+    evidence = [Evidence(series=series, ts=ts, value=0.3, expected=0.97)]
+    return msgspec.json.encode(
+        Anomaly(
+            fingerprint=fingerprint, series=series, metric=series.split("|")[0], dims=dims, ts=ts, started_at=started,
+            value=0.3, expected=0.97, lower=0.94, upper=1.0, score=0.999, severity="critical", detector=detector,
+            evidence=evidence,
+        )
+    )  # fmt: skip
+
+
+def test_each_anomaly_episode_is_printed_once_with_the_incident_it_matches() -> None:
+    t0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+    truth = GroundTruth(window_s=60)
+    outage_series = f"sms_delivery_success_rate|channel={CHANNEL}"
+    truth.incidents.append(
+        IncidentRecord(
+            id="inc-0001", kind="sms_channel_outage", start=t0 + timedelta(seconds=30), end=t0 + timedelta(minutes=8),
+            scope={"channel": CHANNEL}, series=[outage_series], params={}, source="schedule", description="outage",
+        )
+    )  # fmt: skip
+    console = Console(file=io.StringIO(), record=True, width=400, color_system=None)
+    # Fed by hand (its run() reads Kafka); anomalies of windows before t0 - 2 h are an earlier run's, before t0 history.
+    watcher = AnomalyWatcher(load_config(DEFAULT_CONFIG), console, truth, t0.timestamp() - 7200, t0.timestamp())
+    minute = timedelta(minutes=1)
+    assert watcher.take(anomaly(outage_series, t0, t0 + minute, "aa")) is not None  # window 2 of the incident
+    assert watcher.take(anomaly(outage_series, t0, t0 + 2 * minute, "aa")) is not None  # the same episode again
+    other = f"sms_delivery_success_rate|channel={CHANNEL}|kind=notification"
+    watcher.take(anomaly(other, t0 + minute, t0 + 2 * minute, "bb"))  # the target, but a series it does not list
+    watcher.take(anomaly("call_drop_rate|region=north", t0 - 30 * minute, t0 - 29 * minute, "cc"))  # history
+    earlier = t0 - timedelta(hours=3)  # an earlier run's, on a broker that kept it: not shown
+    assert watcher.take(anomaly("call_drop_rate|region=north", earlier, earlier + minute, "dd")) is None
+    lines = console.export_text().splitlines()
+    assert len(lines) == 3 and watcher.episodes["aa"].windows == 2
+    assert ANOMALY_LINE.match(lines[0]) and lines[0].endswith("-> inc-0001 sms_channel_outage (started 12:00:30), "
+                                                             "flagged in its window 2"), lines[0]  # fmt: skip
+    assert " value 0.3 vs expected 0.97 (band 0.94 to 1) detector seasonal fingerprint aa " in lines[0]
+    assert lines[1].endswith(f"-> no injected incident lists this series (inc-0001 sms_channel_outage on "
+                             f"channel={CHANNEL} was running)"), lines[1]  # fmt: skip
+    assert lines[2].endswith("-> no injected incident (history)"), lines[2]

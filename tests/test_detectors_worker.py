@@ -118,7 +118,7 @@ async def test_anomalies_correlation_restart_and_hot_reload(config_path: Path) -
             {"metrics": {"call_setup_success_rate": {"direction": "up"}}}))  # fmt: skip
         await second.wait_for(lambda s: s["config_generation"] == 2, "the reload", limit_s=30)
         before = (second.status() or {})["anomalies"]
-        await send(config, traffic(range(120, 150), outage=range(130, 140)))
+        await send(config, traffic(range(120, 150), outage=range(130, 150)))  # no recovery: that would be a rise
         await second.wait_for(lambda s: s["judged"] >= (status["judged"] + 30), "the next windows judged", limit_s=60)
         assert (second.status() or {})["anomalies"] == before, "the reloaded direction applies without a restart"
 

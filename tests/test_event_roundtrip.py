@@ -21,7 +21,7 @@ ROLES = sorted(INPUT_CONTRACTS) + sorted(INTERNAL_CONTRACTS)
 
 def unique_topics() -> KafkaSettings:
     prefix = f"rt-{uuid.uuid4().hex[:8]}"
-    topics = {role: TopicSettings(name=f"{prefix}.{role}", partitions=2) for role in ROLES}
+    topics = {role: TopicSettings(name=f"{prefix}.{role}", partitions=2) for role in TopicsSettings.model_fields}
     return KafkaSettings(mode="external", topics=TopicsSettings(**topics))
 
 

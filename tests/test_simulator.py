@@ -362,7 +362,7 @@ def test_random_incidents_are_well_formed_and_do_not_overlap() -> None:
     topology = Topology.build(settings.topology, np.random.default_rng(1))
     incidents = IncidentSettings.model_validate({"random": {"per_day": 40}})
     start = WEDNESDAY.timestamp()
-    planner = IncidentPlanner(incidents, topology, start, np.random.default_rng(2))
+    planner = IncidentPlanner(incidents, topology, start, np.random.default_rng(2), lambda *_: 100.0)
     records = planner.begin(start + 7 * 86400)
     assert 200 < len(records) < 360  # Poisson around 40 a day for a week
     assert [r.id for r in records] == [f"inc-{i:04d}" for i in range(1, len(records) + 1)]
@@ -518,3 +518,16 @@ async def test_run_stops_when_asked_and_reports() -> None:
     assert sink.summary is not None and sink.summary["events"] == stats.events
     partial = await run_simulation(settings, _Recorder(asyncio.Event(), 0), WEDNESDAY, 2.5)
     assert partial.sim_end == WEDNESDAY + timedelta(seconds=2.5)
+
+
+def test_a_complaint_surge_too_thin_to_observe_lists_no_series() -> None:
+    settings = SimulatorSettings()
+    topology = Topology.build(settings.topology, np.random.default_rng(1))
+    incidents = IncidentSettings.model_validate({"random": {"per_day": 0}, "schedule": [
+        {"kind": "complaint_surge", "start_offset_s": 0, "duration_s": 3600}]})  # fmt: skip
+    start = WEDNESDAY.timestamp()
+    for usual, listed in ((0.2, False), (50.0, True)):
+        planner = IncidentPlanner(incidents, topology, start, np.random.default_rng(2), lambda *_, u=usual: u)
+        [record] = planner.begin(start + 3600)
+        assert bool(record.series) is listed, (usual, record.description)
+        assert ("too few to observe" in record.description) is not listed
