@@ -22,27 +22,17 @@ against those detected, with the InfluxQL that finds the points and anomalies.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import math
-import os
 import signal
-import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import msgspec
 import numpy as np
-import yaml
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from devstack.process import ManagedServer, ServerFailed
@@ -53,16 +43,24 @@ from simulator.kafka_sink import KafkaSink
 from simulator.records import IncidentRecord
 from simulator.run import run_simulation
 from simulator.settings import FAULT_KINDS, IncidentKind, ScheduledIncident, SimulatorSettings
-from simulator.stats import Stats
 from simulator.tick import Tick
-from streams.contracts import Anomaly
-from streams.influx_schema import ANOMALY, METRIC
-from telewatch.config import DEFAULT_CONFIG, Config, load_config
-from telewatch.config_loader import ConfigError
+from streams.influx_schema import METRIC
+from telewatch.config import DEFAULT_CONFIG, Config
+from telewatch.demo_report import (
+    AnomalyWatcher,
+    GroundTruth,
+    InfluxQL,
+    MetricQueries,
+    Reporter,
+    by_reason,
+    clock_text,
+    count_points,
+    count_query,
+    number,
+    seconds_text,
+)
+from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, WorkerProcess, worker_config_path
 from telewatch.topics import ensure_topics
-
-# Queries go straight to InfluxDB, never through an http_proxy from the environment.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 #: Simulated history replayed before going live, by default: enough for the detectors' warm-up (30 windows of 60 s).
 DEFAULT_HISTORY_S = 2 * 3600.0
@@ -86,74 +84,6 @@ class DemoOptions:
     config_path: Path | None = None
     #: Simulated seconds of history replayed at full speed before going live, so detectors have learned (0: none).
     history_s: float = DEFAULT_HISTORY_S
-
-
-class WorkerProcess(ManagedServer):
-    """A ``telewatch`` worker command as a subprocess of the demo: PID, log and status file under ``<home>/demo``."""
-
-    name = "worker"
-    #: The ``telewatch`` subcommand that runs it.
-    subcommand: ClassVar[str] = ""
-    #: Prefix of its files: ``<stem>-worker.pid``, ``<stem>-worker.log``, ``<stem>-status.json``.
-    stem: ClassVar[str] = ""
-    start_timeout = 120.0
-    #: Seconds a SIGTERM'd worker gets to flush its outputs before SIGKILL.
-    stop_grace_s = 20.0
-
-    def __init__(self, home: Path, config_path: Path) -> None:
-        super().__init__(home)
-        self.dir = home / "demo"
-        self.pidfile = self.dir / f"{self.stem}-worker.pid"
-        self.logfile = self.dir / f"{self.stem}-worker.log"
-        self.status_file = self.dir / f"{self.stem}-status.json"
-        self.config_path = config_path.resolve()
-
-    def install(self) -> None:
-        """Nothing to install: the worker is this project's own command line."""
-
-    def prepare(self) -> None:
-        self.status_file.unlink(missing_ok=True)
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "telewatch", self.subcommand, "-c", str(self.config_path),
-            "--status-file", str(self.status_file), "--loglevel", "warning",
-        ]  # fmt: skip
-
-    def ready(self) -> bool:
-        return self.status_file.is_file()
-
-    @property
-    def endpoint(self) -> str:
-        return f"status file {self.status_file}"
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return ()
-
-    def read_status(self) -> dict[str, Any] | None:
-        """The worker's latest counters (it rewrites the file every second), or None before the first."""
-        try:
-            status: dict[str, Any] = json.loads(self.status_file.read_bytes())
-        except (OSError, ValueError):
-            return None
-        return status
-
-
-class StreamsWorkerProcess(WorkerProcess):
-    """``telewatch streams``: input events → metric points (metrics topic, InfluxDB)."""
-
-    name = "streams worker"
-    subcommand = "streams"
-    stem = "streams"
-
-
-class DetectorsWorkerProcess(WorkerProcess):
-    """``telewatch detect``: metric points → anomalies (anomalies topic, InfluxDB)."""
-
-    name = "detectors worker"
-    subcommand = "detect"
-    stem = "detectors"
 
 
 def history_settings(settings: SimulatorSettings) -> SimulatorSettings:
@@ -198,256 +128,6 @@ def _servers_to_run(config: Config) -> list[ManagedServer]:
     return select(build_servers(config.stack), names)
 
 
-def worker_config_path(config: Config, given: Path | None) -> Path:
-    """The config file for the workers: ``given``, the default file if ``config`` is its, else a copy.
-
-    The copy (``<home>/demo/worker-config.yaml``, readable only by the user: it may hold InfluxDB credentials)
-    is written from ``config`` itself, so the workers run with exactly the demo's settings.
-    """
-    if given is not None:
-        return given.resolve()
-    with contextlib.suppress(ConfigError):  # no default file: write the copy
-        if load_config(DEFAULT_CONFIG) == config:
-            return DEFAULT_CONFIG
-    data = config.model_dump(mode="json")  # secrets come out masked: put them back
-    for key in ("password", "token"):
-        secret = getattr(config.influxdb, key)
-        if secret is not None:
-            data["influxdb"][key] = secret.get_secret_value()
-    path = config.stack.home_path() / "demo" / "worker-config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("# Written by `telewatch demo`: the config the demo runs with, for its workers.\n")
-        yaml.safe_dump(data, out, sort_keys=False)
-    if load_config(path) != config:
-        raise RuntimeError(f"{path} does not reproduce the demo's config; pass the config file's path instead")
-    return path
-
-
-# -- InfluxQL ------------------------------------------------------------------------------------
-
-
-class InfluxQL:
-    """Runs InfluxQL on the configured InfluxDB (``GET /query``) and writes the same query as a ``curl`` line."""
-
-    def __init__(self, config: Config) -> None:
-        settings = config.influxdb
-        self.url = f"{config.influxdb_url().rstrip('/')}/query"
-        self.db = settings.database if settings.api == "v1" else str(settings.bucket)
-        self._headers: dict[str, str] = {}
-        self._curl_auth = ""
-        if settings.api == "v2" and settings.token is not None:
-            self._headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
-            self._curl_auth = ' -H "Authorization: Token $INFLUX_TOKEN"'
-        elif settings.username is not None:
-            password = settings.password.get_secret_value() if settings.password is not None else ""
-            basic = base64.b64encode(f"{settings.username}:{password}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {basic}"
-            self._curl_auth = f" -u {_shell_quote(settings.username)}"
-
-    async def query(self, q: str) -> list[dict[str, Any]]:
-        """The series of the answer to one statement; raise RuntimeError with InfluxDB's error."""
-        return await asyncio.to_thread(self._query, q)
-
-    def _query(self, q: str) -> list[dict[str, Any]]:
-        params = urllib.parse.urlencode({"db": self.db, "q": q})
-        request = urllib.request.Request(f"{self.url}?{params}", headers=self._headers)
-        try:
-            with _OPENER.open(request, timeout=10.0) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as err:
-            body = err.read().decode(errors="replace").strip()
-            raise RuntimeError(f"InfluxDB answered HTTP {err.code} to {q!r}: {body}") from None
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"InfluxDB query {q!r} failed: {exc}") from exc
-        result = answer.get("results", [{}])[0]
-        if "error" in answer or "error" in result:
-            raise RuntimeError(f"InfluxDB: {answer.get('error') or result['error']} (query {q!r})")
-        series: list[dict[str, Any]] = result.get("series", [])
-        return series
-
-    def curl(self, q: str) -> str:
-        """A shell command line that runs ``q`` the same way."""
-        return f"curl -sG{self._curl_auth} {self.url} --data-urlencode db={_shell_quote(self.db)} --data-urlencode {_shell_quote('q=' + q)}"
-
-
-def _shell_quote(text: str) -> str:
-    """``text`` as one shell word, in double quotes (readable with InfluxQL's single-quoted strings)."""
-    if text and all(c.isalnum() or c in "-_.,:/=@%+" for c in text):
-        return text
-    return '"' + "".join(f"\\{c}" if c in '"\\$`' else c for c in text) + '"'
-
-
-@dataclass(frozen=True)
-class MetricQueries:
-    """The InfluxQL that shows this run's metric points, and a sample series."""
-
-    since: datetime
-
-    @property
-    def time_filter(self) -> str:
-        return f"time >= '{self.since:%Y-%m-%dT%H:%M:%SZ}'"
-
-    @property
-    def count_points(self) -> str:
-        return f"SELECT count(value) FROM {METRIC} WHERE {self.time_filter}"
-
-    @property
-    def last_by_series(self) -> str:
-        return f'SELECT last(value) FROM {METRIC} WHERE {self.time_filter} GROUP BY "series"'
-
-    def sample(self, series: str) -> str:
-        value = series.replace("\\", "\\\\").replace("'", "\\'")
-        return f"SELECT value, count FROM {METRIC} WHERE \"series\" = '{value}' AND {self.time_filter}"
-
-    @property
-    def count_anomalies(self) -> str:
-        return f"SELECT count(score) FROM {ANOMALY} WHERE {self.time_filter}"
-
-    @property
-    def last_anomalies(self) -> str:
-        return (
-            f'SELECT "series", severity, value, expected, lower, upper, fingerprint FROM {ANOMALY} '
-            f"WHERE {self.time_filter} ORDER BY time DESC LIMIT 3"
-        )
-
-
-async def count_points(influx: InfluxQL, queries: MetricQueries) -> int:
-    """``telewatch_metric`` points written since the run began, counted by InfluxDB."""
-    return await _count(influx, queries.count_points)
-
-
-async def _count(influx: InfluxQL, query: str) -> int:
-    series = await influx.query(query)
-    return int(series[0]["values"][0][1]) if series else 0
-
-
-# -- ground truth and anomalies ------------------------------------------------------------------
-
-
-class GroundTruth:
-    """The incidents the simulator started in the live part (from its ground truth), and which anomaly is whose."""
-
-    def __init__(self, window_s: int) -> None:
-        self.window_s = window_s
-        self.incidents: list[IncidentRecord] = []
-
-    def match(self, anomaly: Anomaly) -> IncidentRecord | None:
-        """The incident an anomaly episode is about: it lists the series, and the episode began while it ran."""
-        series = {anomaly.series, *(e.series for e in anomaly.evidence)}
-        began = anomaly.started_at.timestamp()
-        for incident in self.incidents:
-            if series.isdisjoint(incident.series):
-                continue
-            if began < incident.end.timestamp() and began + self.window_s > incident.start.timestamp():
-                return incident
-        return None
-
-    def near(self, anomaly: Anomaly) -> IncidentRecord | None:
-        """An incident that does not list the series, but ran on its target (every scope item is a dimension of it)."""
-        began = anomaly.started_at.timestamp()
-        for incident in self.incidents:
-            on_target = incident.scope.items() <= anomaly.dims.items()
-            if on_target and began < incident.end.timestamp() and began + self.window_s > incident.start.timestamp():
-                return incident
-        return None
-
-    def windows_to_detect(self, incident: IncidentRecord, anomaly: Anomaly) -> int:
-        """Windows from the one the incident started in to the one that was flagged, both counted."""
-        first = math.floor(incident.start.timestamp() / self.window_s) * self.window_s
-        return int((anomaly.ts.timestamp() - first) // self.window_s) + 1
-
-
-@dataclass
-class Episode:
-    """One anomaly episode (a fingerprint): its first anomaly, the incident it matches, windows flagged so far."""
-
-    first: Anomaly
-    incident: IncidentRecord | None
-    #: Wall time the demo read its first anomaly.
-    seen_at: float
-    windows: int = 1
-
-
-class AnomalyWatcher:
-    """Reads the anomalies topic and prints each new episode once, with the injected incident it matches."""
-
-    def __init__(self, config: Config, console: Console, truth: GroundTruth, since: float, live_from: float) -> None:
-        self.bootstrap = config.bootstrap_servers()
-        self.topic = config.kafka.topics.anomalies.name
-        self.console = console
-        self.truth = truth
-        #: Anomalies of windows before this are an earlier run's (on a broker that kept them): not shown.
-        self.since = since
-        #: When the live part began (anomalies of windows before it are the history's).
-        self.live_from = live_from
-        self.episodes: dict[str, Episode] = {}
-        self._decode = msgspec.json.Decoder(Anomaly).decode
-
-    async def run(self, done: asyncio.Event) -> None:
-        """Follow the topic from its start until ``done`` is set."""
-        consumer = AIOKafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-            enable_auto_commit=False, client_id="telewatch-demo",
-        )  # fmt: skip
-        await consumer.start()
-        try:
-            while not done.is_set():
-                batches = await consumer.getmany(timeout_ms=300)
-                for records in batches.values():
-                    for record in records:
-                        self.take(record.value)
-        finally:
-            await consumer.stop()
-
-    def take(self, payload: bytes) -> Episode | None:
-        """Count one anomaly; print it when it opens an episode. Returns the episode (None: not this run's)."""
-        try:
-            anomaly = self._decode(payload)
-        except msgspec.DecodeError:
-            return None
-        if anomaly.ts.timestamp() < self.since:
-            return None
-        episode = self.episodes.get(anomaly.fingerprint)
-        if episode is not None:
-            episode.windows += 1
-            return episode
-        episode = self.episodes[anomaly.fingerprint] = Episode(anomaly, self.truth.match(anomaly), time.time())
-        self.console.print(self.describe(episode), markup=False, highlight=False)
-        return episode
-
-    def describe(self, episode: Episode) -> str:
-        """One console line: when, how bad, which series, value against the band, detector, fingerprint, match."""
-        a = episode.first
-        if a.detector == "silence":
-            what = "no points (silent)"
-        else:
-            what = f"value {a.value:.4g} vs expected {a.expected:.4g} (band {a.lower:.4g} to {a.upper:.4g})"
-        if a.detector == "correlation":
-            surges = [e.series for e in a.evidence if e.series != a.series]
-            what += f" + complaint surge {', '.join(surges)}"
-        line = (
-            f"{_clock(episode.seen_at)} ANOMALY {a.severity} {a.series} window {_clock(a.ts.timestamp())} {what} "
-            f"detector {a.detector} fingerprint {a.fingerprint}"
-        )
-        incident = episode.incident
-        if incident is not None:
-            windows = self.truth.windows_to_detect(incident, a)
-            return (
-                f"{line} -> {incident.id} {incident.kind} (started {_clock(incident.start.timestamp())}), "
-                f"flagged in its window {windows}"
-            )
-        if a.ts.timestamp() < self.live_from:
-            return f"{line} -> no injected incident (history)"
-        near = self.truth.near(a)
-        if near is not None:
-            scope = ",".join(f"{k}={v}" for k, v in near.scope.items())
-            return f"{line} -> no injected incident lists this series ({near.id} {near.kind} on {scope} was running)"
-        return f"{line} -> no injected incident"
-
-
 class _DemoSink:
     """The Kafka sink, reporting incidents as they start; for the history, unpaced until it reaches the wall clock."""
 
@@ -481,105 +161,6 @@ class _DemoSink:
 
 
 # -- console -------------------------------------------------------------------------------------
-
-
-def _n(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int | float) else "-"
-
-
-def _by_reason(counts: dict[str, int]) -> str:
-    total = sum(counts.values())
-    detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()) if n)
-    return f"{total:,}{f' ({detail})' if detail else ''}"
-
-
-def _seconds(s: float) -> str:
-    """``200`` → ``3m 20s``; ``7200`` → ``2h``."""
-    hours, rest = divmod(round(s), 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{seconds}s" if seconds else ""]
-    return " ".join(p for p in parts if p) or "0s"
-
-
-def _clock(ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}"
-
-
-class _Reporter:
-    """Prints one status line per interval: produced events, and the workers' counters."""
-
-    def __init__(self, console: Console, first_points_at: float | None, since: float, rate: float) -> None:
-        self.console = console
-        #: The streams worker counts as behind once more than 10 s of traffic waits for it.
-        self.behind_from = 10 * rate
-        self.first_points_at = first_points_at
-        self.since = since
-        self.sim_stats: Stats | None = None
-        #: Events of the simulation runs that finished (the history, before the live part).
-        self._finished_runs = 0
-        self._history_until: float | None = None
-        self._last_events = 0
-        self._last_produced = 0
-        self._last_time = time.monotonic()
-
-    def on_progress(self, stats: Stats) -> None:
-        if self.sim_stats is not None and stats is not self.sim_stats:
-            self._finished_runs += self.sim_stats.total_events
-        self.sim_stats = stats
-
-    def replaying(self, until: float | None) -> None:
-        """The history replay runs towards ``until`` (None: it is over)."""
-        self._history_until = until
-
-    def report(
-        self,
-        status: dict[str, Any] | None,
-        detectors: dict[str, Any] | None,
-        episodes: int,
-        queryable: int | str | None,
-    ) -> None:
-        now = time.monotonic()
-        elapsed = max(now - self._last_time, 1e-9)
-        stats = self.sim_stats
-        produced = self._finished_runs + (stats.total_events if stats else 0)
-        line = f"[bold]{datetime.now(UTC):%H:%M:%S}[/bold]"
-        if self._history_until is not None and stats is not None:
-            done = (stats.sim_end - stats.sim_start).total_seconds()
-            total = max(self._history_until - stats.sim_start.timestamp(), 1.0)
-            line += f"  history at {stats.sim_end:%H:%M:%S} ({min(done / total, 1.0):.0%})"
-        line += f"  produced {(produced - self._last_produced) / elapsed:,.0f}/s ({produced:,})"
-        if status is None:
-            line += "  streams worker: no status yet"
-        else:
-            events = int(status.get("events", 0))
-            influx = status.get("influxdb") or {}
-            behind = produced - events
-            backlog = f", {behind:,} to read" if behind > self.behind_from else ""
-            line += (
-                f"  streams {(events - self._last_events) / elapsed:,.0f} events/s ({events:,}{backlog})"
-                f"  metric series {_n(status.get('series'))}  points {_n(status.get('points'))}"
-                f"  dead letters {_by_reason(status.get('dead_letters') or {})}"
-                f"  late {_n(status.get('late'))}  duplicates {_n(status.get('duplicates'))}"
-                f"  InfluxDB written {_n(influx.get('written'))} buffered {_n(influx.get('buffered'))}"
-            )
-            self._last_events = events
-        if detectors is None:
-            line += "  detectors worker: no status yet"
-        else:
-            line += (
-                f"  detectors judged {_n(detectors.get('judged'))} of {_n(detectors.get('points'))} points"
-                f"  anomalies {_n(detectors.get('anomalies'))} ({episodes:,} episodes)"
-                f"  correlated {_n(detectors.get('correlated'))}"
-            )
-        if isinstance(queryable, int):
-            line += f"  InfluxQL count since {_clock(self.since)} {queryable:,}"
-        elif isinstance(queryable, str):
-            line += f"  InfluxQL: {queryable}"
-        if self.first_points_at is not None and time.time() < self.first_points_at:
-            line += f"  (first metric points due about {_clock(self.first_points_at)})"
-        line += f"  incidents started {stats.incidents_started if stats else 0}"
-        self.console.print(line, highlight=False)
-        self._last_produced, self._last_time = produced, now
 
 
 def first_points_due(config: Config, start: float) -> float:
@@ -683,7 +264,7 @@ class _Run:
         self.live_start = now
         self.live_started: float | None = None  # monotonic
         due = first_points_due(config, now) if options.history_s <= 0 else None
-        self.reporter = _Reporter(console, due, self.queries.since.timestamp(), config.simulator.rate)
+        self.reporter = Reporter(console, due, self.queries.since.timestamp(), config.simulator.rate)
         self.watcher = AnomalyWatcher(config, console, self.truth, self.queries.since.timestamp(), math.inf)
         self._watching = asyncio.Event()
         self._watch_task: asyncio.Task[None] | None = None
@@ -737,30 +318,30 @@ class _Run:
             f"a window closes window_s {s.window_s} s + allowed_lateness_s {s.allowed_lateness_s} s after it opens "
             f"(streams section of the config; a source without events closes up to idle_timeout_s {s.idle_timeout_s} s "
             "later); detectors judge a series once they have learned "
-            f"warmup_points {d.warmup_points} of its windows ({_seconds(d.warmup_points * s.window_s)})",
+            f"warmup_points {d.warmup_points} of its windows ({seconds_text(d.warmup_points * s.window_s)})",
             highlight=False,
         )
         history = self.options.history_s
         if history <= 0:
             due = first_points_due(self.config, self.live_start)
             c.print(
-                f"first metric points due about {_clock(due)} UTC (in ~{_seconds(due - self.live_start)}); "
+                f"first metric points due about {clock_text(due)} UTC (in ~{seconds_text(due - self.live_start)}); "
                 f"no history replay (--history 0): nothing can be flagged before about "
-                f"{_clock(self.live_start + d.warmup_points * s.window_s)} UTC",
+                f"{clock_text(self.live_start + d.warmup_points * s.window_s)} UTC",
                 highlight=False,
             )
             if self.options.duration_s is not None and self.live_start + self.options.duration_s < due:
                 c.print(
-                    f"[yellow]note:[/yellow] --duration {_seconds(self.options.duration_s)} ends before then; "
+                    f"[yellow]note:[/yellow] --duration {seconds_text(self.options.duration_s)} ends before then; "
                     f"run at least --duration {math.ceil((due - self.live_start + s.idle_timeout_s) / 60)}m "
                     "to see metric points",
                     highlight=False,
                 )
         elif history < d.warmup_points * s.window_s:
             c.print(
-                f"[yellow]note:[/yellow] --history {_seconds(history)} is shorter than the detectors' warm-up "
-                f"({_seconds(d.warmup_points * s.window_s)}): they learn for "
-                f"{_seconds(d.warmup_points * s.window_s - history)} of live traffic before flagging anything",
+                f"[yellow]note:[/yellow] --history {seconds_text(history)} is shorter than the detectors' warm-up "
+                f"({seconds_text(d.warmup_points * s.window_s)}): they learn for "
+                f"{seconds_text(d.warmup_points * s.window_s - history)} of live traffic before flagging anything",
                 highlight=False,
             )
 
@@ -789,7 +370,7 @@ class _Run:
             history = history_settings(settings)
             history_dir = self.truth_dir / "history"
             self.console.print(
-                f"replaying the last {_seconds(self.options.history_s)} of simulated history (from {start:%H:%M:%S} "
+                f"replaying the last {seconds_text(self.options.history_s)} of simulated history (from {start:%H:%M:%S} "
                 "UTC) at full speed so the detectors can learn: no incidents, no bad events; "
                 f"ground truth in {history_dir} ...",
                 highlight=False,
@@ -846,8 +427,8 @@ class _Run:
             fields = ("region", "cell_id", "channel", "category", "scenario")
             target = ", ".join(f"{f} {getattr(incident, f)}" for f in fields if getattr(incident, f) is not None)
             self.console.print(
-                f"  {incident.kind} on {target or 'a target the seed picks'} at {_clock(at)} UTC "
-                f"for {_seconds(incident.duration_s)}",
+                f"  {incident.kind} on {target or 'a target the seed picks'} at {clock_text(at)} UTC "
+                f"for {seconds_text(incident.duration_s)}",
                 highlight=False,
             )
         s, d = self.config.streams, self.config.detectors.default
@@ -862,8 +443,8 @@ class _Run:
         self.truth.incidents.append(incident)
         scope = ", ".join(f"{k}={v}" for k, v in incident.scope.items())
         self.console.print(
-            f"{_clock(incident.start.timestamp())} INCIDENT {incident.id} {incident.kind} ({scope}) started, "
-            f"until {_clock(incident.end.timestamp())} (ground truth): {incident.description}\n"
+            f"{clock_text(incident.start.timestamp())} INCIDENT {incident.id} {incident.kind} ({scope}) started, "
+            f"until {clock_text(incident.end.timestamp())} (ground truth): {incident.description}\n"
             f"  series it moves: {', '.join(incident.series)}",
             markup=False,
             highlight=False,
@@ -885,17 +466,17 @@ class _Run:
         status = self.streams.read_status()
         if status is not None:
             c.print(
-                f"streams worker: {_n(status.get('events'))} events, {_n(status.get('points'))} metric points "
-                f"in {_n(status.get('series'))} series, dead letters {_by_reason(status.get('dead_letters') or {})}, "
-                f"late {_n(status.get('late'))}, duplicates {_n(status.get('duplicates'))}",
+                f"streams worker: {number(status.get('events'))} events, {number(status.get('points'))} metric points "
+                f"in {number(status.get('series'))} series, dead letters {by_reason(status.get('dead_letters') or {})}, "
+                f"late {number(status.get('late'))}, duplicates {number(status.get('duplicates'))}",
                 highlight=False,
             )
         detectors = self.detectors.read_status()
         if detectors is not None:
             c.print(
-                f"detectors worker: {_n(detectors.get('points'))} points, {_n(detectors.get('judged'))} judged, "
-                f"{_n(detectors.get('anomalous'))} anomalous, {_n(detectors.get('anomalies'))} anomalies "
-                f"({_n(detectors.get('silent'))} silent), {_n(detectors.get('correlated'))} correlated incidents",
+                f"detectors worker: {number(detectors.get('points'))} points, {number(detectors.get('judged'))} judged, "
+                f"{number(detectors.get('anomalous'))} anomalous, {number(detectors.get('anomalies'))} anomalies "
+                f"({number(detectors.get('silent'))} silent), {number(detectors.get('correlated'))} correlated incidents",
                 highlight=False,
             )
         self._incident_table()
@@ -911,13 +492,13 @@ class _Run:
         for incident in truth.incidents:
             mine = [e for e in episodes if e.incident is incident]
             target = ",".join(f"{k}={v}" for k, v in incident.scope.items())
-            span = (_clock(incident.start.timestamp()), _clock(incident.end.timestamp()))
+            span = (clock_text(incident.start.timestamp()), clock_text(incident.end.timestamp()))
             if not mine:
                 rows.append((incident.id, incident.kind, target, *span, "no", "-", "0", "-"))
                 continue
             first = min(mine, key=lambda e: (e.first.ts, e.seen_at))
             windows = truth.windows_to_detect(incident, first.first)
-            seen = _seconds(max(first.seen_at - incident.start.timestamp(), 0.0))
+            seen = seconds_text(max(first.seen_at - incident.start.timestamp(), 0.0))
             series = len({e.first.series for e in mine})
             rows.append((
                 incident.id, incident.kind, target, *span, f"yes ({series} of {len(incident.series)} series)",
@@ -945,7 +526,7 @@ class _Run:
             by_series = await influx.query(queries.last_by_series)
             sample = min((s["tags"]["series"] for s in by_series), key=lambda k: (k.count("|"), k), default=None)
             rows = (await influx.query(queries.sample(sample)))[0] if sample is not None else None
-            anomalies = await _count(influx, queries.count_anomalies)
+            anomalies = await count_query(influx, queries.count_anomalies)
             last_anomalies = await influx.query(queries.last_anomalies) if anomalies else []
         except (RuntimeError, IndexError, KeyError) as exc:
             c.print(f"[yellow]could not query InfluxDB:[/yellow] {exc}", highlight=False)

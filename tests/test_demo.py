@@ -27,17 +27,9 @@ from simulator.settings import FAULT_KINDS, SimulatorSettings
 from stack_config import write_test_config
 from streams.contracts import Anomaly, Evidence
 from telewatch.config import DEFAULT_CONFIG, load_config
-from telewatch.demo import (
-    DEMO_INCIDENTS,
-    AnomalyWatcher,
-    DetectorsWorkerProcess,
-    GroundTruth,
-    StreamsWorkerProcess,
-    first_points_due,
-    history_settings,
-    live_settings,
-    worker_config_path,
-)
+from telewatch.demo import DEMO_INCIDENTS, first_points_due, history_settings, live_settings
+from telewatch.demo_report import AnomalyWatcher, GroundTruth
+from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, worker_config_path
 
 #: Short windows, so a test run closes a few of them (the defaults are 60 s + 120 s lateness).
 STREAMS: dict[str, object] = {"window_s": 5, "allowed_lateness_s": 2, "idle_timeout_s": 2}
