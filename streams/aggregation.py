@@ -246,9 +246,9 @@ class PartitionAggregator:
 
     A few events from an element with a wrong clock must not close everybody
     else's windows early, so an event moves the watermark to its time only when
-    the event that arrived before it is within ``confirm_step_s`` of it (a jump
-    in time counts once a second event confirms it); otherwise by at most one
-    step. The watermark never moves back. (A slow stream's watermark may lag;
+    that is at most ``confirm_step_s`` ahead, or when the event that arrived
+    before it is within ``confirm_step_s`` of it (a jump in time counts once a
+    second event confirms it). The watermark never moves back. (A slow stream's watermark may lag;
     that only delays closing, and idle partitions close by the wall clock.)
     """
 
@@ -288,9 +288,9 @@ class PartitionAggregator:
                     continue
                 bucket.add(ident)
                 result.new_ids.append((minute, ident))
-            if ts > watermark:
-                # Believed when the event before it agrees (within a step); otherwise one step at most.
-                watermark = ts if abs(ts - last_ts) <= step else max(watermark, min(ts, watermark + step))
+            # A small step forward is believed; a jump only when the event before it agrees (within a step).
+            if ts > watermark and (ts - watermark <= step or abs(ts - last_ts) <= step):
+                watermark = ts
             last_ts = ts
             if start + window_s <= self.closed_until:
                 result.late.append(ev)

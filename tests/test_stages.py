@@ -169,6 +169,10 @@ def test_merged_points_equal_batch_recomputation(simulated: Path, role: str, cra
     late_ids = {event_id(role, d.payload) for d in pipeline.dead if d.reason in ("late", "clock_skew")}
     if role in ("calls", "sms"):
         assert late_ids, "the simulator's late events must be dead-lettered as late"
+    faults = [msgspec.json.decode(line) for line in (simulated / "faults.jsonl").read_bytes().splitlines()]
+    injected = sum(1 for f in faults if f["role"] == role and f["kind"] == "late")
+    late_letters = len({(d.partition, d.offset) for d in pipeline.dead if d.reason == "late"})  # resends once
+    assert late_letters <= injected + 5, "only the injected late events are late (wrong clocks must not close windows)"
     events = events_of(simulated, role)
     unique: dict[str, Event] = {}
     for ev in events:
