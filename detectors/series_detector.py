@@ -51,6 +51,10 @@ _MAX_Z = 40.0
 COUNT_SUM_WINDOWS = 30
 #: A ratio must be off by at least this many events (in the numerator) to be anomalous.
 MIN_EVENTS_OFF = 3.0
+#: CUSUM: each window adds its bad-direction z (clipped to ±4) minus this allowance ...
+CUSUM_ALLOWANCE = 1.0
+#: ... and a sum this high is a sustained drift (z 2 for 16 windows, z 3 for 8).
+CUSUM_LIMIT = 16.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class SeriesDetector:
         self.typical_gap: float | None = None
         #: Counts: (value, expected) of the last ``COUNT_SUM_WINDOWS`` points, for the rolling-sum test.
         self._counts: deque[tuple[float, float]] = deque(maxlen=COUNT_SUM_WINDOWS)
+        #: One-sided CUSUM of the bad-direction z: a small shift that lasts (a slow degradation) adds up.
+        self._cusum = 0.0
 
     def respec(self, spec: DetectorSpec) -> None:
         """Take new options of the same family and parameters, keeping what the baseline has learned."""
@@ -185,12 +191,18 @@ class SeriesDetector:
         else:
             score = 1 - 2 ** -((max(bad, 0.0) / spec.threshold) ** 2)
             anomalous = bad >= spec.threshold
+        reason = ""
+        if self.kind == "ratio" and estimate.score is None:  # value series drift together with their noise
+            self._cusum = max(0.0, self._cusum + min(max(bad, -4.0), 4.0) - CUSUM_ALLOWANCE)
+            if self._cusum >= CUSUM_LIMIT and bad > 0 and not anomalous:
+                anomalous, reason = True, f"sustained drift (CUSUM {self._cusum:.1f})"
+                score = max(score, 0.5)
         anomalous = anomalous and abs(value - estimate.expected) >= spec.min_delta
         if self.kind == "ratio" and volume:
             anomalous = anomalous and abs(value - estimate.expected) * volume >= MIN_EVENTS_OFF
         warm = self.baseline.n_learned >= spec.warmup_points
         lower, upper = self._band(estimate, sigma)
-        reason = "" if warm else "warming up"
+        reason = reason if warm else "warming up"
         return Verdict(ts, value, estimate.expected, lower, upper, score, anomalous and warm, False, reason), True
 
     def _with_count_sum(self, z: float, value: float, estimate: Estimate) -> float:
