@@ -47,7 +47,7 @@ class CorrelateState:
     outbox_sent: bool = False
 
 
-class CorrelateStage:
+class CorrelateStage(replay_delta.ReplayStage[CorrelateState]):
     """Pairs metric anomalies with complaint surges (see the module docstring)."""
 
     def __init__(self, settings: CorrelationSettings) -> None:
@@ -62,19 +62,6 @@ class CorrelateStage:
         """An empty state."""
         return CorrelateState()
 
-    def update(self, state: CorrelateState, payloads: Sequence[bytes]) -> bytes:
-        """Take a batch of anomalies (JSON); returns the delta (the batch)."""
-        clear = replay_delta.start_batch(state)
-        self._take(state, payloads, replay=False)
-        return replay_delta.encode(clear, payloads)
-
-    def apply_delta(self, state: CorrelateState, delta: bytes) -> None:
-        """Replay a batch recorded by :meth:`update`."""
-        clear, payloads = replay_delta.decode(delta)
-        if clear:
-            state.outbox = []
-        self._take(state, payloads, replay=True)
-
     def dump(self, state: CorrelateState) -> bytes:
         """The whole state."""
         return pickle.dumps((state.surges, state.metrics, state.reported, state.outbox))
@@ -86,7 +73,7 @@ class CorrelateStage:
         surges, metrics, reported, outbox = pickle.loads(snapshot)
         return CorrelateState(surges, metrics, reported, outbox)
 
-    def _take(self, state: CorrelateState, payloads: Sequence[bytes], replay: bool) -> None:
+    def take(self, state: CorrelateState, payloads: Sequence[bytes], replay: bool) -> None:
         for payload in payloads:
             anomaly = _decoder.decode(payload)
             if anomaly.detector == DETECTOR:

@@ -65,7 +65,7 @@ class DetectCounters:
     rebuilt: int = 0
 
 
-class DetectStage:
+class DetectStage(replay_delta.ReplayStage[DetectState]):
     """Judges metric points with the configured detectors (see the module docstring)."""
 
     def __init__(self, config: Config) -> None:
@@ -81,19 +81,6 @@ class DetectStage:
         return DetectState()
 
     # -- changes ------------------------------------------------------------------------------
-    def update(self, state: DetectState, payloads: Sequence[bytes]) -> bytes:
-        """Judge a batch of metric points (JSON); returns the delta (the batch)."""
-        clear = replay_delta.start_batch(state)
-        self._take(state, payloads, replay=False)
-        return replay_delta.encode(clear, payloads)
-
-    def apply_delta(self, state: DetectState, delta: bytes) -> None:
-        """Replay a batch recorded by :meth:`update`."""
-        clear, payloads = replay_delta.decode(delta)
-        if clear:
-            state.outbox = []
-        self._take(state, payloads, replay=True)
-
     def dump(self, state: DetectState) -> bytes:
         """The whole state (pickled detectors; they are plain picklable objects)."""
         return pickle.dumps((state.detectors, state.newest, state.outbox), protocol=pickle.HIGHEST_PROTOCOL)
@@ -122,7 +109,7 @@ class DetectStage:
                 self.counters.rebuilt += 1
         return detector
 
-    def _take(self, state: DetectState, payloads: Sequence[bytes], replay: bool) -> None:
+    def take(self, state: DetectState, payloads: Sequence[bytes], replay: bool) -> None:
         counters = self.counters
         for payload in payloads:
             point = _point_decoder.decode(payload)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final, Generic, Protocol, TypeVar
 
 from streams.ingest_stage import Outgoing
 
@@ -23,6 +23,30 @@ class HasOutbox(Protocol):
 
     outbox: list[Outgoing]
     outbox_sent: bool
+
+
+S = TypeVar("S", bound=HasOutbox)
+
+
+class ReplayStage(Generic[S]):
+    """A deterministic stage: its delta is the batch; subclasses implement :meth:`take`."""
+
+    def take(self, state: S, payloads: Sequence[bytes], replay: bool) -> None:
+        """Apply a batch to ``state`` (``replay``: rebuilding from the changelog, do not count it again)."""
+        raise NotImplementedError
+
+    def update(self, state: S, payloads: Sequence[bytes]) -> bytes:
+        """Take a batch; returns its delta."""
+        clear = start_batch(state)
+        self.take(state, payloads, replay=False)
+        return encode(clear, payloads)
+
+    def apply_delta(self, state: S, delta: bytes) -> None:
+        """Replay a batch recorded by :meth:`update`."""
+        clear, payloads = decode(delta)
+        if clear:
+            state.outbox = []
+        self.take(state, payloads, replay=True)
 
 
 def start_batch(state: HasOutbox) -> bool:

@@ -103,7 +103,7 @@ _snapshot_decoder = msgspec.msgpack.Decoder(_Snapshot)
 _json = msgspec.json.Encoder()
 
 
-class MergeStage:
+class MergeStage(replay_delta.ReplayStage[MergeState]):
     """Completes windows across input partitions and rolls them up (see the module docstring)."""
 
     def __init__(self, settings: StreamsSettings, sources: Sequence[str]) -> None:
@@ -116,20 +116,7 @@ class MergeStage:
         """An empty merge state."""
         return MergeState()
 
-    def update(self, state: MergeState, payloads: Sequence[bytes]) -> bytes:
-        """Take a batch of partials; completed windows go to the outbox. Returns the delta (the batch)."""
-        clear = replay_delta.start_batch(state)
-        self._take(state, payloads)
-        return replay_delta.encode(clear, payloads)
-
-    def apply_delta(self, state: MergeState, delta: bytes) -> None:
-        """Replay a batch recorded by :meth:`update`."""
-        clear, payloads = replay_delta.decode(delta)
-        if clear:
-            state.outbox = []
-        self._take(state, payloads, replay=True)
-
-    def _take(self, state: MergeState, payloads: Sequence[bytes], replay: bool = False) -> None:
+    def take(self, state: MergeState, payloads: Sequence[bytes], replay: bool) -> None:
         touched: set[str] = set()
         for payload in payloads:
             partial = decode_partial(payload)
