@@ -19,19 +19,17 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from faust.types import TP, Message
 
-from detectors.correlate import CorrelateStage, CorrelateState
-from detectors.detect_stage import DetectStage, DetectState
+from detectors.correlate import CorrelateStage
+from detectors.detect_stage import DetectStage
 from streams.faust_bulk import BulkApp
-from streams.partition_state import PartitionState
 from telewatch.config import Config, load_config
 from telewatch.config_loader import ConfigError
-from telewatch.worker_runtime import Outputs, app_options, write_status
+from telewatch.worker_runtime import Outputs, app_options, payloads, stage_table, write_status
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +74,9 @@ class DetectorsWorker:
         self.outputs = Outputs(config)
         self._lock = asyncio.Lock()
         self.detect = DetectStage(config)
-        self.detect_state: PartitionState[DetectState] = PartitionState(
-            self.app,
-            "detectors",
-            partitions=topics.metrics.partitions,
-            load=self.detect.load,
-            apply_delta=self.detect.apply_delta,
-            dump=self.detect.dump,
-            snapshot_ratio=1.0,
-        )
+        self.detect_state = stage_table(self.app, "detectors", topics.metrics.partitions, self.detect)
         self.correlate = CorrelateStage(config.detectors.correlation)
-        self.correlate_state: PartitionState[CorrelateState] = PartitionState(
-            self.app,
-            "correlation",
-            partitions=topics.anomalies.partitions,
-            load=self.correlate.load,
-            apply_delta=self.correlate.apply_delta,
-            dump=self.correlate.dump,
-            snapshot_ratio=1.0,
-        )
+        self.correlate_state = stage_table(self.app, "correlation", topics.anomalies.partitions, self.correlate)
         self.app.bulk_topic(topics.metrics.name, self._on_points)
         self.app.bulk_topic(topics.anomalies.name, self._on_anomalies)
         self._started = time.monotonic()
@@ -108,23 +90,15 @@ class DetectorsWorker:
 
     async def _on_points(self, tp: TP, messages: list[Message]) -> None:
         async with self._lock:
-            await self.outputs.flush(self.detect_state.current(tp))
-
-            def update(state: DetectState, fresh: Sequence[Message]) -> bytes:
-                return self.detect.update(state, [cast(bytes, m.value) for m in fresh])
-
-            await self.detect_state.process(tp, messages, update)
-            await self.outputs.flush(self.detect_state.current(tp))
+            await self.outputs.process(
+                self.detect_state, tp, messages, lambda state, fresh: self.detect.update(state, payloads(fresh))
+            )
 
     async def _on_anomalies(self, tp: TP, messages: list[Message]) -> None:
         async with self._lock:
-            await self.outputs.flush(self.correlate_state.current(tp))
-
-            def update(state: CorrelateState, fresh: Sequence[Message]) -> bytes:
-                return self.correlate.update(state, [cast(bytes, m.value) for m in fresh])
-
-            await self.correlate_state.process(tp, messages, update)
-            await self.outputs.flush(self.correlate_state.current(tp))
+            await self.outputs.process(
+                self.correlate_state, tp, messages, lambda state, fresh: self.correlate.update(state, payloads(fresh))
+            )
 
     # -- hot reload ---------------------------------------------------------------------------
     async def _watch_config(self) -> None:

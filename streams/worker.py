@@ -34,9 +34,9 @@ from faust.types import TP, Message
 from streams.faust_bulk import BulkApp
 from streams.ingest_stage import IngestStage, IngestState, Record
 from streams.partition_state import PartitionState
-from streams.window_merge import MergeStage, MergeState
+from streams.window_merge import MergeStage
 from telewatch.config import INPUT_ROLES, Config
-from telewatch.worker_runtime import Outputs, app_options, write_status
+from telewatch.worker_runtime import Outputs, app_options, payloads, stage_table, write_status
 
 log = logging.getLogger(__name__)
 
@@ -87,27 +87,11 @@ class StreamsWorker:
         for role in INPUT_ROLES:
             topic = topics.by_role()[role]
             stage = IngestStage(role, topic.name, topic.partitions, settings, config.validation.max_future_skew_s)
-            state: PartitionState[IngestState] = PartitionState(
-                self.app,
-                f"windows-{role}",
-                partitions=topic.partitions,
-                load=stage.load,
-                apply_delta=stage.apply_delta,
-                dump=stage.dump,
-                snapshot_ratio=1.0,
-            )
+            state = stage_table(self.app, f"windows-{role}", topic.partitions, stage)
             self.inputs[topic.name] = _Input(role, topic.name, stage, state)
             self.app.bulk_topic(topic.name, self._on_input)
         self.merge = MergeStage(settings, list(INPUT_ROLES))
-        self.merge_state: PartitionState[MergeState] = PartitionState(
-            self.app,
-            "merge",
-            partitions=topics.partials.partitions,
-            load=self.merge.load,
-            apply_delta=self.merge.apply_delta,
-            dump=self.merge.dump,
-            snapshot_ratio=1.0,
-        )
+        self.merge_state = stage_table(self.app, "merge", topics.partials.partitions, self.merge)
         self.app.bulk_topic(topics.partials.name, self._on_partials)
         self.outputs = Outputs(config)
         self._started = time.monotonic()
@@ -135,24 +119,18 @@ class StreamsWorker:
         source = self.inputs[tp.topic]
         async with self._lock:
             self._last_batch[tp] = time.monotonic()
-            await self.outputs.flush(source.state.current(tp))
             now = time.time()
 
             def update(state: IngestState, fresh: Sequence[Message]) -> bytes:
                 return source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
 
-            await source.state.process(tp, messages, update)
-            await self.outputs.flush(source.state.current(tp))
+            await self.outputs.process(source.state, tp, messages, update)
 
     async def _on_partials(self, tp: TP, messages: list[Message]) -> None:
         async with self._lock:
-            await self.outputs.flush(self.merge_state.current(tp))
-
-            def update(state: MergeState, fresh: Sequence[Message]) -> bytes:
-                return self.merge.update(state, [cast(bytes, m.value) for m in fresh])
-
-            await self.merge_state.process(tp, messages, update)
-            await self.outputs.flush(self.merge_state.current(tp))
+            await self.outputs.process(
+                self.merge_state, tp, messages, lambda state, fresh: self.merge.update(state, payloads(fresh))
+            )
 
     def _ready(self) -> bool:
         app: Any = self.app

@@ -8,18 +8,50 @@ InfluxDB sink) once the state change is acknowledged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
+import faust
 import msgspec
 from aiokafka import AIOKafkaProducer
+from faust.types import TP, Message
 
 from streams.faust_bulk import TANSU_SETTINGS
 from streams.influx_sink import InfluxSink
 from streams.influx_writer import build_writer
 from streams.ingest_stage import Outgoing
+from streams.partition_state import PartitionState
 from streams.replay_delta import HasOutbox
 from telewatch.config import Config
+
+S = TypeVar("S", bound=HasOutbox)
+
+
+class Stage(Protocol[S]):
+    """A stage whose state a :class:`PartitionState` keeps: its snapshot and delta codec."""
+
+    def load(self, snapshot: bytes | None) -> S:
+        """A state from a snapshot (``None``: empty)."""
+
+    def apply_delta(self, state: S, delta: bytes) -> None:
+        """Replay one change."""
+
+    def dump(self, state: S) -> bytes:
+        """The whole state."""
+
+
+def stage_table(app: faust.App, name: str, partitions: int, stage: Stage[S]) -> PartitionState[S]:
+    """The changelogged table of a stage's per-partition state (snapshots once the deltas reach its size)."""
+    return PartitionState(
+        app, name, partitions=partitions, load=stage.load, apply_delta=stage.apply_delta, dump=stage.dump,
+        snapshot_ratio=1.0,
+    )  # fmt: skip
+
+
+def payloads(messages: Sequence[Message]) -> list[bytes]:
+    """The values of a batch of raw (bytes) messages."""
+    return [cast(bytes, m.value) for m in messages]
 
 
 def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict[str, Any]:
@@ -77,6 +109,19 @@ class Outputs:
             else:
                 futures.append(await self.producer.send(self.topics[record.target], record.value, key=record.key))
         await asyncio.gather(*futures)
+
+    async def process(
+        self,
+        table: PartitionState[S],
+        tp: TP,
+        messages: list[Message],
+        update: Callable[[S, Sequence[Message]], bytes],
+    ) -> None:
+        """Run a batch through a stage: send what a restored state had not sent, apply the batch
+        (durably, then acked), send its outbox."""
+        await self.flush(table.current(tp))
+        await table.process(tp, messages, update)
+        await self.flush(table.current(tp))
 
     async def flush(self, state: HasOutbox) -> None:
         """Send an outbox whose change is durable (again, if a crash came before it was known to be sent)."""
