@@ -31,6 +31,7 @@ import msgspec
 
 from detectors.api import value_kind
 from detectors.series_detector import SeriesDetector, Verdict
+from detectors.settings import DetectorSpec
 from streams import replay_delta
 from streams.contracts import Anomaly, Evidence, MetricPoint, Severity
 from streams.influx_schema import anomaly_line, score_line
@@ -71,10 +72,13 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     def __init__(self, config: Config) -> None:
         self.config = config
         self.counters = DetectCounters()
+        #: (metric, matching series overrides) → spec, for the current config.
+        self._specs: dict[tuple[str, tuple[int, ...]], DetectorSpec] = {}
 
     def reconfigure(self, config: Config) -> None:
         """Use a new configuration: each series picks up its new spec at its next point."""
         self.config = config
+        self._specs.clear()
 
     def new_state(self) -> DetectState:
         """An empty state."""
@@ -95,7 +99,11 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     # -- judging ------------------------------------------------------------------------------
     def detector_for(self, state: DetectState, point: MetricPoint) -> SeriesDetector:
         """The series' detector: kept while its spec is unchanged, adjusted or rebuilt when the config changed."""
-        spec = self.config.detectors.spec_for(point.metric, point.series)
+        settings = self.config.detectors
+        key = (point.metric, settings.matching(point.series))
+        spec = self._specs.get(key)
+        if spec is None:  # validating a spec costs more than judging a point: once per metric and overrides
+            spec = self._specs[key] = settings.spec_of(*key)
         detector = state.detectors.get(point.series)
         if detector is None:
             detector = state.detectors[point.series] = SeriesDetector(

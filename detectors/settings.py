@@ -169,13 +169,20 @@ class DetectorSettings(_Model):
 
     def spec_for(self, metric: str, series: str) -> DetectorSpec:
         """The detector spec of one series."""
+        return self.spec_of(metric, self.matching(series))
+
+    def matching(self, series: str) -> tuple[int, ...]:
+        """Indices of the ``series`` overrides whose pattern matches a series key."""
+        return tuple(i for i, o in enumerate(self.series) if fnmatch.fnmatchcase(series, o.match))
+
+    def spec_of(self, metric: str, matching: tuple[int, ...]) -> DetectorSpec:
+        """The spec of a metric's series that the given ``series`` overrides match (cacheable by both)."""
         spec = self.default
         override = self.metrics.get(metric)
         if override is not None:
             spec = override.apply(spec)
-        for series_override in self.series:
-            if fnmatch.fnmatchcase(series, series_override.match):
-                spec = series_override.apply(spec)
+        for index in matching:
+            spec = self.series[index].apply(spec)
         return spec
 
 
