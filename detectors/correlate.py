@@ -26,7 +26,7 @@ from detectors.settings import CorrelationSettings
 from streams import replay_delta
 from streams.contracts import Anomaly, Severity
 from streams.influx_schema import anomaly_line
-from streams.ingest_stage import Outgoing
+from streams.outbox import Outgoing
 
 DETECTOR = "correlation"
 SURGE_METRIC = "complaint_count"
@@ -44,7 +44,7 @@ class CorrelateState:
     #: (metric anomaly fingerprint, surge fingerprint) → time of the later one.
     reported: dict[tuple[str, str], float] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
-    outbox_sent: bool = False
+    outbox_sent: int = 0
 
 
 class CorrelateStage(replay_delta.ReplayStage[CorrelateState]):

@@ -35,7 +35,7 @@ from detectors.settings import DetectorSpec
 from streams import replay_delta
 from streams.contracts import Anomaly, Evidence, MetricPoint, Severity
 from streams.influx_schema import anomaly_line, score_line
-from streams.ingest_stage import Outgoing
+from streams.outbox import Outgoing
 from streams.series import parse_series_key
 from telewatch.config import Config
 
@@ -51,7 +51,7 @@ class DetectState:
     #: Metric → start of the newest window seen, and the window length.
     newest: dict[str, tuple[float, float]] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
-    outbox_sent: bool = False
+    outbox_sent: int = 0
 
 
 @dataclass

@@ -72,8 +72,9 @@ from tqdm import tqdm
 from simulator import FileSink, SimulatorSettings, Stats, run_simulation
 from simulator.sinks import FAULTS_FILE, role_file
 from streams.contracts import MetricPoint
-from streams.ingest_stage import IngestStage, IngestState, Outgoing
+from streams.ingest_stage import IngestStage, IngestState
 from streams.metric_config import StreamsSettings
+from streams.outbox import Outgoing, mark_sent, unsent
 from streams.series import parse_series_key
 from streams.window_merge import MergeStage, MergeState
 
@@ -454,16 +455,14 @@ def _partition_of(payload: bytes, partitions: int) -> int:
 
 def _take(state: IngestState, counts: StageCounts) -> list[bytes]:
     """The partials of a partition's outbox, which is then sent."""
-    if state.outbox_sent:
-        return []
     out = []
-    for item in state.outbox:
+    for item in unsent(state):
         if item.target == "partials":
             out.append(item.value)
         elif item.target == "deadletter":
             reason = msgspec.json.decode(item.value).get("reason", "?")
             counts.dead_letters[reason] = counts.dead_letters.get(reason, 0) + 1
-    state.outbox_sent = True
+    mark_sent(state)
     return out
 
 
@@ -471,8 +470,8 @@ def _merge(merge: MergeStage, state: MergeState, partials: list[bytes], points: 
     if not partials:
         return
     merge.update(state, partials)
-    points.extend(_points(state.outbox))
-    state.outbox_sent = True
+    points.extend(_points(unsent(state)))
+    mark_sent(state)
 
 
 _decode_point = msgspec.json.Decoder(MetricPoint).decode

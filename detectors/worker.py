@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from faust.types import TP, Message
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
 from detectors.correlate import CorrelateStage
 from detectors.detect_stage import DetectStage
@@ -72,6 +73,7 @@ class DetectorsWorker:
         self.app = DetectorsApp(app_id, **app_options(config, "detectors", app_id, MAX_BATCH))
         self.app.detectors_worker = self
         self.outputs = Outputs(config)
+        self.outputs.on_failure = self.app.crash
         self._lock = asyncio.Lock()
         self.detect = DetectStage(config)
         self.detect_state = stage_table(self.app, "detectors", topics.metrics.partitions, self.detect)
@@ -88,16 +90,16 @@ class DetectorsWorker:
         tables = (self.detect_state, self.correlate_state)
         return {t.changelog_topic_name: t.partitions for t in tables}
 
-    async def _on_points(self, tp: TP, messages: list[Message]) -> None:
+    async def _on_points(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with self._lock:
             await self.outputs.process(
-                self.detect_state, tp, messages, lambda state, fresh: self.detect.update(state, payloads(fresh))
+                self.detect_state, tp, records, lambda state, fresh: self.detect.update(state, payloads(fresh))
             )
 
-    async def _on_anomalies(self, tp: TP, messages: list[Message]) -> None:
+    async def _on_anomalies(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with self._lock:
             await self.outputs.process(
-                self.correlate_state, tp, messages, lambda state, fresh: self.correlate.update(state, payloads(fresh))
+                self.correlate_state, tp, records, lambda state, fresh: self.correlate.update(state, payloads(fresh))
             )
 
     # -- hot reload ---------------------------------------------------------------------------

@@ -12,7 +12,8 @@ would give.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,14 +39,23 @@ def _matcher(filt: Filter, fields: Sequence[str]) -> Callable[[Key], bool]:
     return lambda key: all(str(key[i]) in allowed for i, allowed in checks)
 
 
+def _event_matcher(filt: Filter) -> Callable[[Any], bool]:
+    """A predicate on an event for one filter (values compare as text, as in the configuration)."""
+    checks = [(operator.attrgetter(name), frozenset(values)) for name, values in filt.items()]
+    if len(checks) == 1:  # the usual case, without the loop
+        get, allowed = checks[0]
+        return lambda ev: (value := get(ev)) in allowed or str(value) in allowed
+    return lambda ev: all((value := get(ev)) in allowed or str(value) in allowed for get, allowed in checks)
+
+
 @dataclass(frozen=True)
 class _ValueSpec:
     metric: MetricDefinition
     fields: tuple[str, ...]
     key: Callable[[Any], Key]
     value: Callable[[Any], Any]
-    where: Callable[[Key], bool]
-    where_fields: tuple[str, ...]
+    #: The metric's filter on an event (``None``: every event).
+    where: Callable[[Any], bool] | None
 
 
 class SourcePlan:
@@ -71,14 +81,12 @@ class SourcePlan:
         for name in [d for dims in metric.dimensions for d in dims]:
             if name not in fields:
                 fields.append(name)
-        where_fields = tuple(metric.where)
         return _ValueSpec(
             metric=metric,
             fields=tuple(fields),
             key=_getter(fields),
             value=operator.attrgetter(metric.field),
-            where=_matcher(metric.where, where_fields) if where_fields else (lambda key: True),
-            where_fields=where_fields,
+            where=_event_matcher(metric.where) if metric.where else None,
         )
 
 
@@ -107,27 +115,36 @@ class WindowCube:
         self.events += other.events
 
 
-def add_events(plan: SourcePlan, cube: WindowCube, events: Iterable[Event]) -> None:
+def add_events(plan: SourcePlan, cube: WindowCube, events: Sequence[Event]) -> None:
     """Accumulate events (all in this cube's window) into ``cube``."""
-    counts = cube.counts
-    count_key = plan.count_key
-    for ev in events:
-        cube.events += 1
-        if count_key is not None:
-            key = count_key(ev)
-            counts[key] = counts.get(key, 0) + 1
-        for spec in plan.value_specs:
-            value = spec.value(ev)
+    cube.events += len(events)
+    if plan.count_key is not None:
+        counts = cube.counts
+        for key, n in Counter(map(plan.count_key, events)).items():
+            counts[key] = counts.get(key, 0) + n
+    bucket_of = sketch.bucket_of
+    for spec in plan.value_specs:
+        accs = cube.values.get(spec.metric.name)
+        if accs is None:
+            accs = cube.values[spec.metric.name] = {}
+        value_of, key_of, where = spec.value, spec.key, spec.where
+        percentile = spec.metric.kind == "percentile"
+        for ev in events:
+            value = value_of(ev)
             if value is None:
                 continue
-            if spec.where_fields and not spec.where(tuple(getattr(ev, f) for f in spec.where_fields)):
+            if where is not None and not where(ev):
                 continue
-            accs = cube.values.setdefault(spec.metric.name, {})
-            key = spec.key(ev)
-            if spec.metric.kind == "percentile":
-                sketch.add(accs.setdefault(key, {}), value)
+            key = key_of(ev)
+            acc = accs.get(key)
+            if percentile:
+                if acc is None:
+                    acc = accs[key] = {}
+                bucket = bucket_of(value)
+                acc[bucket] = acc.get(bucket, 0) + 1
             else:
-                acc = accs.setdefault(key, [0.0, 0])
+                if acc is None:
+                    acc = accs[key] = [0.0, 0]
                 acc[0] += value
                 acc[1] += 1
 
@@ -232,6 +249,8 @@ class AddResult:
     #: (minute bucket, event id) of every counted event, for de-duplication.
     new_ids: list[tuple[int, str]] = field(default_factory=list)
     late: list[Event] = field(default_factory=list)
+    #: Where each late event is in the batch.
+    late_at: list[int] = field(default_factory=list)
     duplicates: int = 0
 
 
@@ -266,16 +285,20 @@ class PartitionAggregator:
         self.confirm_step_s = max(1.0, lateness_s / 4)
         self.seen: dict[int, set[str]] = {}
 
-    def add(self, events: Iterable[Event]) -> AddResult:
-        """Count a batch of events into their windows."""
+    def add(self, events: Sequence[Event], stamps: Sequence[float] | None = None) -> AddResult:
+        """Count a batch of events into their windows (``stamps``: their ``ts`` as epoch seconds, if known)."""
         result = AddResult()
         by_window: dict[int, list[Event]] = {}
         window_s = self.window_s
         seen = self.seen
         dedup = self.dedup_horizon_s > 0
+        new_ids = result.new_ids
         watermark, last_ts, step = self.watermark, self.last_ts, self.confirm_step_s
-        for ev in events:
-            ts = ev.ts.timestamp()
+        if stamps is None:
+            stamps = [ev.ts.timestamp() for ev in events]
+        late, late_at = result.late, result.late_at
+        duplicates = 0
+        for i, (ev, ts) in enumerate(zip(events, stamps, strict=True)):
             start = int(ts // window_s) * window_s
             if dedup:
                 minute = int(ts // 60)
@@ -284,19 +307,25 @@ class PartitionAggregator:
                     bucket = seen[minute] = set()
                 ident = ev.event_id()
                 if ident in bucket:
-                    result.duplicates += 1
+                    duplicates += 1
                     continue
                 bucket.add(ident)
-                result.new_ids.append((minute, ident))
+                new_ids.append((minute, ident))
             # A small step forward is believed; a jump only when the event before it agrees (within a step).
             if ts > watermark and (ts - watermark <= step or abs(ts - last_ts) <= step):
                 watermark = ts
             last_ts = ts
             if start + window_s <= self.closed_until:
-                result.late.append(ev)
+                late.append(ev)
+                late_at.append(i)
                 continue
-            by_window.setdefault(start, []).append(ev)
+            window = by_window.get(start)
+            if window is None:
+                by_window[start] = [ev]
+            else:
+                window.append(ev)
         self.watermark, self.last_ts = watermark, last_ts
+        result.duplicates = duplicates
         for start, window_events in by_window.items():
             cube = result.windows[start] = WindowCube()
             add_events(self.plan, cube, window_events)

@@ -10,9 +10,9 @@ partition to one handler call::
 
     app = BulkApp("counter", broker="kafka://127.0.0.1:9092")
 
-    async def on_batch(tp: TP, messages: list[Message]) -> None:
+    async def on_batch(tp: TP, records: list[ConsumerRecord]) -> None:
         ...  # apply the batch, make its effect durable
-        ack_messages(app, tp, messages)  # only then: faust may commit them
+        ack_records(app, tp, records)  # only then (maybe later): faust may commit them
 
     app.bulk_topic("events", on_batch)
 
@@ -20,9 +20,10 @@ The hook (faust-streaming 0.15.3; re-check on upgrade, these are internals):
 
 - :class:`BulkConsumer` overrides ``Consumer._wait_next_records``, the step of
   ``Consumer.getmany`` that fetches one ``{TP: [record]}`` map. It takes the
-  bulk partitions out of the map, turns their records into faust ``Message``
-  objects, sets the read offsets, registers offset gaps, and awaits the handler
-  once per partition; faust's own per-message path gets the rest (changelog
+  bulk partitions out of the map, sets the read offsets, registers offset
+  gaps, and awaits the handler once per partition with aiokafka's records as
+  they are (a faust ``Message`` per record would cost more than the stages'
+  own work); faust's own per-message path gets the rest (changelog
   topics during recovery, topics of ordinary agents). Bulk records fetched for
   a partition that a rebalance has meanwhile paused are dropped like faust
   does, then fetched again (``seek_wait``): faust's seek to the committed
@@ -35,9 +36,11 @@ The hook (faust-streaming 0.15.3; re-check on upgrade, these are internals):
   count, and ``Consumer.ack`` accepts its messages (acks are enabled).
 
 Handlers run one at a time, in the fetch loop: the next fetch waits until they
-return. A handler that raises stops the worker. The last message of each
-batch is tracked as unacknowledged until the handler acks it, so a rebalance
-or a shutdown waits for batches in flight (faust's ``wait_empty``).
+return. A handler that raises stops the worker. A handler may return before
+its batch is durable and ack it later (:func:`ack_records`): a faust
+``Message`` for the last record of each batch is tracked as unacknowledged
+until then, so a rebalance or a shutdown waits for batches in flight (faust's
+``wait_empty``).
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ import contextlib
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalStateError
+from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TP, Message
+from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
@@ -65,8 +69,8 @@ if faust.__version__ != FAUST_VERSION:  # pragma: no cover
         stacklevel=1,
     )
 
-#: Handler of one fetched batch of one bulk topic partition.
-BulkHandler = Callable[[TP, list[Message]], Awaitable[None]]
+#: Handler of one fetched batch of one bulk topic partition (aiokafka's records, in offset order).
+BulkHandler = Callable[[TP, list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 #: Defaults of every :class:`BulkApp` (an option passed to it wins): in-memory
 #: tables (their changelogs are the durable copy), no leader topic, and never a
@@ -143,19 +147,16 @@ class BulkConsumer(aiokafka_driver.Consumer):
             if not records:
                 return
         await self._add_gaps(tp, read, records)
-        to_message = self._to_message
-        messages: list[Message] = [to_message(tp, r) for r in records]
-        last = messages[-1]
+        last = self._to_message(tp, records[-1])
         self._read_offset[tp] = last.offset
-        self._unacked_messages.add(last)  # wait_empty() waits for the batch
+        self._unacked_messages.add(last)  # wait_empty() waits for the batch (ack_records releases it)
         monitor = self.app.monitor
         monitor.track_tp_end_offset(tp, self.highwater(tp))
         monitor.stream_inbound_time[tp] = time.monotonic()  # keeps faust's livelock check quiet
-        await handler(tp, messages)
-        commit_every = self._commit_every
-        if commit_every is not None and self._n_acked >= commit_every:
-            self._n_acked = 0
-            await self.commit()
+        # Unlike faust's per-message path, no commit every ``broker_commit_every``
+        # acks here: that would wait for the broker in the fetch loop. Offsets are
+        # committed by faust's timer (``broker_commit_interval``) and on rebalance/stop.
+        await handler(tp, list(records))
 
     async def _add_gaps(self, tp: TP, read: int | None, records: Sequence[Any]) -> None:
         # Offsets missing from the log (compaction, transaction markers) count as
@@ -226,31 +227,41 @@ def bulk_handlers(app: Any) -> Mapping[str, BulkHandler]:
     return handlers
 
 
-def ack_messages(app: faust.App, tp: TP, messages: Iterable[Message]) -> int:
-    """Acknowledge messages of one partition (faster ``Consumer.ack``); return how many were new.
+class HasOffset(Protocol):
+    """A record with its offset (aiokafka's ``ConsumerRecord``)."""
 
-    Same bookkeeping as faust's ``Consumer.ack``, done once per batch.
+    @property
+    def offset(self) -> int:
+        """Offset in its partition."""
+
+
+def ack_records(app: faust.App, tp: TP, records: Iterable[HasOffset]) -> int:
+    """Acknowledge records of one bulk partition (faust may commit them); return how many were new.
+
+    Same bookkeeping as faust's ``Consumer.ack``, once per batch; also releases
+    the batches whose last record is acknowledged from faust's ``wait_empty``.
     """
     consumer: Any = app.consumer
     acked_index: set[int] = consumer._acked_index[tp]
     committed = consumer._committed_offset[tp]
-    acks_enabled = app.topics.acks_enabled_for(tp.topic)
+    last = -1
     new: list[int] = []
     with ack_lock:
-        for message in messages:
-            if message.acked:
-                continue
-            message.acked = True
-            offset = message.offset
-            if acks_enabled and (committed is None or offset >= committed) and offset not in acked_index:
-                new.append(offset)
+        if app.topics.acks_enabled_for(tp.topic):
+            for record in records:
+                offset = last = record.offset
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    new.append(offset)
+        else:
+            last = max((record.offset for record in records), default=-1)
         if new:
             acked_index.update(new)
             consumer._acked[tp].extend(new)
             consumer._n_acked += len(new)
-        # The bulk path tracks one message per batch, so this set stays small.
+        # One message per batch in flight, so this set stays small.
         unacked = consumer._unacked_messages
-        for message in [m for m in unacked if m.acked]:
+        for message in [m for m in unacked if m.tp == tp and m.offset <= last]:
+            message.acked = True
             unacked.discard(message)
     notify(consumer._waiting_for_ack)
     return len(new)

@@ -20,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 
 from streams.aggregation import PartitionAggregator, SourcePlan, WindowCube, add_events
 from streams.contracts import INPUT_CONTRACTS, Event
 from streams.metric_config import StreamsSettings
+from streams.outbox import Outgoing, start_batch
 from streams.partials import CubeWire, Partial, cube_from_wire, cube_to_wire, encode_partial
 from streams.validation import EventDecoder, Rejection, dead_letter
 
@@ -43,14 +44,6 @@ class Record(Protocol):
         """The payload."""
 
 
-class Outgoing(msgspec.Struct, array_like=True, frozen=True):
-    """A record waiting in an outbox: the role of its destination (a topic role or ``influxdb``), key and value."""
-
-    target: str
-    key: bytes
-    value: bytes
-
-
 @dataclass
 class IngestState:
     """The windows of one input partition, what it has not reported yet, and its outbox."""
@@ -62,12 +55,12 @@ class IngestState:
     late: WindowCube = field(default_factory=WindowCube)
     rejects: dict[str, int] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
-    #: In memory only: the outbox has been sent by this process (a restored one has not).
-    outbox_sent: bool = False
+    #: In memory only: leading outbox records sent by this process (a restored state: none).
+    outbox_sent: int = 0
 
 
 class _Delta(msgspec.Struct, array_like=True, frozen=True):
-    clear_outbox: bool
+    drop_outbox: int
     windows: list[tuple[int, CubeWire]]
     ids: list[tuple[int, str]]
     watermark: float
@@ -128,31 +121,33 @@ class IngestStage:
     # -- changes (each returns the delta that replays it) ------------------------------------
     def update(self, state: IngestState, partition: int, records: Sequence[Record], now: float) -> bytes:
         """Apply a batch of input records (``now``: the receive time, epoch seconds)."""
-        clear = self._start_change(state)
+        dropped = start_batch(state)
         events: list[Event] = []
+        stamps: list[float] = []
         payloads: list[Record] = []
         outbox: list[Outgoing] = []
         rejects: dict[str, int] = {}
-        decode = self.decoder.decode
+        decode = self.decoder.decode_stamped
         for record in records:
-            event = decode(record.value, now)
-            if isinstance(event, Rejection):
-                rejects[event.reason] = rejects.get(event.reason, 0) + 1
-                outbox.append(self._dead_letter(event, partition, record, now))
+            decoded = decode(record.value, now)
+            if type(decoded) is Rejection:
+                rejects[decoded.reason] = rejects.get(decoded.reason, 0) + 1
+                outbox.append(self._dead_letter(decoded, partition, record, now))
             else:
+                event, ts = cast(tuple[Event, float], decoded)
                 events.append(event)
+                stamps.append(ts)
                 payloads.append(record)
         aggregator = state.aggregator
-        result = aggregator.add(events)
+        result = aggregator.add(events, stamps)
         late_cube = None
         if result.late:
             late_cube = WindowCube()
             add_events(self.plan, late_cube, result.late)
             state.late.merge(late_cube)
-            index = {id(ev): i for i, ev in enumerate(events)}
-            for ev in result.late:
+            for ev, at in zip(result.late, result.late_at, strict=True):
                 rejection = self._late(ev, aggregator.closed_until)
-                outbox.append(self._dead_letter(rejection, partition, payloads[index[id(ev)]], now))
+                outbox.append(self._dead_letter(rejection, partition, payloads[at], now))
             rejects["late"] = rejects.get("late", 0) + len(result.late)
         for reason, n in rejects.items():
             state.rejects[reason] = state.rejects.get(reason, 0) + n
@@ -162,7 +157,7 @@ class IngestStage:
         state.outbox.extend(outbox)
         return _encoder.encode(
             _Delta(
-                clear_outbox=clear,
+                drop_outbox=dropped,
                 windows=[(start, cube_to_wire(cube)) for start, cube in result.windows.items()],
                 ids=result.new_ids,
                 watermark=aggregator.watermark,
@@ -180,13 +175,13 @@ class IngestStage:
         before = state.aggregator.closed_until
         if state.aggregator.progress_at(clock) <= before:
             return None
-        clear = self._start_change(state)
+        dropped = start_batch(state)
         outbox: list[Outgoing] = []
         self._close(state, partition, clock, outbox)
         state.outbox.extend(outbox)
         return _encoder.encode(
             _Delta(
-                clear_outbox=clear,
+                drop_outbox=dropped,
                 windows=[],
                 ids=[],
                 watermark=state.aggregator.watermark,
@@ -198,15 +193,6 @@ class IngestStage:
                 outbox=outbox,
             )
         )
-
-    @staticmethod
-    def _start_change(state: IngestState) -> bool:
-        """Drop an outbox already sent; return whether the delta must say so."""
-        if state.outbox_sent:
-            state.outbox = []
-            state.outbox_sent = False
-            return True
-        return False
 
     def _close(self, state: IngestState, partition: int, clock: float | None, outbox: list[Outgoing]) -> bool:
         aggregator = state.aggregator
@@ -264,8 +250,7 @@ class IngestStage:
     def apply_delta(self, state: IngestState, delta: bytes) -> None:
         """Replay one change recorded by :meth:`update` or :meth:`tick`."""
         d = _delta_decoder.decode(delta)
-        if d.clear_outbox:
-            state.outbox = []
+        del state.outbox[: d.drop_outbox]
         aggregator = state.aggregator
         for start, wire in d.windows:
             aggregator.merge_window(start, cube_from_wire(wire))

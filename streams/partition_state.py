@@ -6,11 +6,16 @@ holds. Both live in a faust ``Table`` (memory store) whose changelog partition
 is the input partition, in the same changelog record, so they are never seen
 apart. :meth:`PartitionState.process` runs one batch:
 
-1. skip messages with ``offset <= hwm`` (applied before a crash or rebalance);
+1. skip records with ``offset <= hwm`` (applied before a crash or rebalance);
 2. apply the rest with the caller's ``update``, which returns a *delta* (bytes);
 3. write the delta (or, every ``snapshot_every`` batches, the whole state) to
    the table and its changelog, and wait until the broker acknowledges it;
-4. only then acknowledge the input messages, so faust may commit their offsets.
+4. only then acknowledge the input records, so faust may commit their offsets.
+
+:meth:`PartitionState.begin` does steps 1–2 and starts the write;
+:meth:`PartitionState.finish` does the rest, so a worker can take the next
+batch while the broker acknowledges this one (the writes of one partition
+keep their order).
 
 After ``kill -9`` faust's table recovery reloads the changelog, the consumer
 resumes from the committed offset (at most ``hwm + 1``) and step 1 drops what
@@ -50,11 +55,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import faust
-from faust.types import TP, Message
+from faust.types import TP
 
-from streams.faust_bulk import ack_messages
+from streams.faust_bulk import HasOffset, ack_records
 
 S = TypeVar("S")
+R = TypeVar("R", bound=HasOffset)
 
 #: Value header of a delta: hwm, seq.
 _DELTA: Final = struct.Struct(">qq")
@@ -79,6 +85,17 @@ class _Partition(Generic[S]):
     deltas: list[bytes] = field(default_factory=list)
     chunks: list[bytes] = field(default_factory=list)
     garbage: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class Pending(Generic[R]):
+    """A batch applied to the state whose changelog write the broker has not acknowledged yet."""
+
+    tp: TP
+    records: Sequence[R]
+    #: How many records were new (not applied before).
+    fresh: int
+    futures: list[Any]
 
 
 class PartitionState(Generic[S]):
@@ -141,25 +158,25 @@ class PartitionState(Generic[S]):
             part = self._restore(tp, -1)
         return part.state, part.hwm
 
-    async def process(
-        self,
-        tp: TP,
-        messages: Sequence[Message],
-        update: Callable[[S, Sequence[Message]], bytes | None],
-    ) -> int:
-        """Apply the batch's new messages once, make it durable, then ack all; return how many were new.
+    async def process(self, tp: TP, records: Sequence[R], update: Callable[[S, Sequence[R]], bytes | None]) -> int:
+        """Apply the batch's new records once, make it durable, then ack all; return how many were new.
 
-        ``messages`` are one partition's batch in offset order (a bulk handler's
-        argument). ``update(state, messages)`` changes ``state`` in place and
+        ``records`` are one partition's batch in offset order (a bulk handler's
+        argument). ``update(state, records)`` changes ``state`` in place and
         returns the encoded delta (``None``: write the whole state instead).
         """
-        if not messages:
-            return 0
+        pending = self.begin(tp, records, update)
+        await self.finish(pending)
+        return pending.fresh
+
+    def begin(self, tp: TP, records: Sequence[R], update: Callable[[S, Sequence[R]], bytes | None]) -> Pending[R]:
+        """Apply the batch's new records (as :meth:`process`) and start writing the change; :meth:`finish` it."""
         part = self._partition(tp)
-        fresh = _after(messages, part.hwm)
+        fresh = _after(records, part.hwm) if records else ()
+        futures: list[Any] = []
         if fresh:
             # The state, the table and the changelog producer's buffer change
-            # without an await between them: a cancelled wait below leaves them
+            # together, with no await in between: a cancelled worker leaves them
             # ahead of the offset commit, never apart.
             try:
                 delta = update(part.state, fresh)
@@ -168,13 +185,15 @@ class PartitionState(Generic[S]):
             except BaseException:
                 del self._parts[tp]  # maybe half applied: reload from the table
                 raise
-            self.applied += len(fresh)
-            self.skipped += len(messages) - len(fresh)
-            await asyncio.gather(*futures)
-        else:
-            self.skipped += len(messages)
-        self.ack(tp, messages)
-        return len(fresh)
+        self.applied += len(fresh)
+        self.skipped += len(records) - len(fresh)
+        return Pending(tp, records, len(fresh), futures)
+
+    async def finish(self, pending: Pending[R]) -> None:
+        """Wait until the broker acknowledged the batch's change, then ack its records."""
+        await asyncio.gather(*pending.futures)
+        if pending.records:
+            self.ack(pending.tp, pending.records)
 
     def current(self, tp: TP) -> S:
         """The live state of ``tp``, restored from the table if needed; only inside a batch or
@@ -203,9 +222,9 @@ class PartitionState(Generic[S]):
         await asyncio.gather(*futures)
         return True
 
-    def ack(self, tp: TP, messages: Sequence[Message]) -> None:
+    def ack(self, tp: TP, records: Sequence[HasOffset]) -> None:
         """Acknowledge a batch whose effect is durable (faust may then commit its offsets)."""
-        ack_messages(self.app, tp, messages)
+        ack_records(self.app, tp, records)
 
     # -- internals ------------------------------------------------------------
     def _partition(self, tp: TP) -> _Partition[S]:
@@ -319,10 +338,10 @@ def _chunk_key(prefix: bytes, seq: int, index: int) -> bytes:
     return prefix + b"base/%d/%d" % (seq, index)
 
 
-def _after(messages: Sequence[Message], hwm: int) -> Sequence[Message]:
-    """The messages with offset > hwm (messages are in offset order)."""
-    if messages[0].offset > hwm:
-        return messages
-    if messages[-1].offset <= hwm:
+def _after(records: Sequence[R], hwm: int) -> Sequence[R]:
+    """The records with offset > hwm (records are in offset order)."""
+    if records[0].offset > hwm:
+        return records
+    if records[-1].offset <= hwm:
         return ()
-    return [m for m in messages if m.offset > hwm]
+    return [r for r in records if r.offset > hwm]

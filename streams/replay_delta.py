@@ -2,27 +2,20 @@
 
 A stage whose output depends only on its input (no clock, seeded randomness)
 records a batch by the batch: replaying it rebuilds the state and the outbox.
-The delta also says whether the outbox before the batch had been sent (then
-the replay drops it, as the live run did).
+The delta also says how much of the outbox before the batch had been sent
+(the replay drops as much, as the live run did).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Final, Generic, TypeVar
 
-from streams.ingest_stage import Outgoing
+from streams.outbox import HasOutbox, start_batch
 
-_FLAG: Final = struct.Struct(">?")
+_DROP: Final = struct.Struct(">I")
 _LENGTH: Final = struct.Struct(">I")
-
-
-class HasOutbox(Protocol):
-    """A state with an outbox."""
-
-    outbox: list[Outgoing]
-    outbox_sent: bool
 
 
 S = TypeVar("S", bound=HasOutbox)
@@ -37,44 +30,34 @@ class ReplayStage(Generic[S]):
 
     def update(self, state: S, payloads: Sequence[bytes]) -> bytes:
         """Take a batch; returns its delta."""
-        clear = start_batch(state)
+        dropped = start_batch(state)
         self.take(state, payloads, replay=False)
-        return encode(clear, payloads)
+        return encode(dropped, payloads)
 
     def apply_delta(self, state: S, delta: bytes) -> None:
         """Replay a batch recorded by :meth:`update`."""
-        clear, payloads = decode(delta)
-        if clear:
-            state.outbox = []
+        dropped, payloads = decode(delta)
+        del state.outbox[:dropped]
         self.take(state, payloads, replay=True)
 
 
-def start_batch(state: HasOutbox) -> bool:
-    """Drop an outbox already sent; return whether it was (the delta's flag)."""
-    clear = state.outbox_sent
-    if clear:
-        state.outbox = []
-        state.outbox_sent = False
-    return clear
-
-
-def encode(clear: bool, payloads: Sequence[bytes]) -> bytes:
+def encode(dropped: int, payloads: Sequence[bytes]) -> bytes:
     """The delta of a batch.
 
-    >>> decode(encode(True, [b"a", b"bc"]))
-    (True, [b'a', b'bc'])
+    >>> decode(encode(2, [b"a", b"bc"]))
+    (2, [b'a', b'bc'])
     """
-    return _FLAG.pack(clear) + b"".join(_LENGTH.pack(len(p)) + p for p in payloads)
+    return _DROP.pack(dropped) + b"".join(_LENGTH.pack(len(p)) + p for p in payloads)
 
 
-def decode(delta: bytes) -> tuple[bool, list[bytes]]:
-    """The flag and the payloads of a delta."""
-    (clear,) = _FLAG.unpack_from(delta)
+def decode(delta: bytes) -> tuple[int, list[bytes]]:
+    """How many outbox records to drop, and the payloads of a delta."""
+    (dropped,) = _DROP.unpack_from(delta)
     payloads = []
-    at = _FLAG.size
+    at = _DROP.size
     while at < len(delta):
         (length,) = _LENGTH.unpack_from(delta, at)
         at += _LENGTH.size
         payloads.append(delta[at : at + length])
         at += length
-    return clear, payloads
+    return dropped, payloads

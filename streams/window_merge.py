@@ -31,8 +31,8 @@ from streams import replay_delta
 from streams.aggregation import SourcePlan, WindowCube, rollup
 from streams.contracts import MetricPoint
 from streams.influx_schema import deadletter_line, late_line, metric_line
-from streams.ingest_stage import Outgoing
 from streams.metric_config import StreamsSettings
+from streams.outbox import Outgoing
 from streams.partials import CubeWire, Partial, cube_from_wire, cube_to_wire, decode_partial
 from streams.series import parse_series_key
 
@@ -65,7 +65,7 @@ class MergeState:
 
     sources: dict[str, SourceMerge] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
-    outbox_sent: bool = False
+    outbox_sent: int = 0
 
 
 @dataclass

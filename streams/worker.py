@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from faust.types import TP, Message
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
 from streams.faust_bulk import BulkApp
 from streams.ingest_stage import IngestStage, IngestState, Record
@@ -94,6 +95,7 @@ class StreamsWorker:
         self.merge_state = stage_table(self.app, "merge", topics.partials.partitions, self.merge)
         self.app.bulk_topic(topics.partials.name, self._on_partials)
         self.outputs = Outputs(config)
+        self.outputs.on_failure = self.app.crash
         self._started = time.monotonic()
         self._reported = (self._started, 0)
         self.app.timer(1.0)(self._tick)
@@ -115,21 +117,21 @@ class StreamsWorker:
         self._write_status()
 
     # -- batches and ticks ----------------------------------------------------------------------
-    async def _on_input(self, tp: TP, messages: list[Message]) -> None:
+    async def _on_input(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         source = self.inputs[tp.topic]
         async with self._lock:
             self._last_batch[tp] = time.monotonic()
             now = time.time()
 
-            def update(state: IngestState, fresh: Sequence[Message]) -> bytes:
+            def update(state: IngestState, fresh: Sequence[ConsumerRecord[bytes, bytes]]) -> bytes:
                 return source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
 
-            await self.outputs.process(source.state, tp, messages, update)
+            await self.outputs.process(source.state, tp, records, update)
 
-    async def _on_partials(self, tp: TP, messages: list[Message]) -> None:
+    async def _on_partials(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with self._lock:
             await self.outputs.process(
-                self.merge_state, tp, messages, lambda state, fresh: self.merge.update(state, payloads(fresh))
+                self.merge_state, tp, records, lambda state, fresh: self.merge.update(state, payloads(fresh))
             )
 
     def _ready(self) -> bool:
@@ -155,6 +157,7 @@ class StreamsWorker:
             async with self._lock:
                 if not self._ready() or tp not in self.app.consumer.assignment():
                     return
+                await self.outputs.drain(tp)
                 await self.outputs.flush(source.state.current(tp))
                 tick = _ticker(source.stage, tp.partition, clock)
                 if await source.state.change(tp, tick):

@@ -8,21 +8,22 @@ InfluxDB sink) once the state change is acknowledged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 import faust
 import msgspec
 from aiokafka import AIOKafkaProducer
-from faust.types import TP, Message
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
 from streams.faust_bulk import TANSU_SETTINGS
 from streams.influx_sink import InfluxSink
 from streams.influx_writer import build_writer
-from streams.ingest_stage import Outgoing
-from streams.partition_state import PartitionState
-from streams.replay_delta import HasOutbox
+from streams.outbox import HasOutbox, Outgoing, change_sending, mark_sent, unsent
+from streams.partition_state import PartitionState, Pending
 from telewatch.config import Config
 
 S = TypeVar("S", bound=HasOutbox)
@@ -49,9 +50,9 @@ def stage_table(app: faust.App, name: str, partitions: int, stage: Stage[S]) -> 
     )  # fmt: skip
 
 
-def payloads(messages: Sequence[Message]) -> list[bytes]:
-    """The values of a batch of raw (bytes) messages."""
-    return [cast(bytes, m.value) for m in messages]
+def payloads(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[bytes]:
+    """The values of a batch of records."""
+    return [cast(bytes, r.value) for r in records]
 
 
 def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict[str, Any]:
@@ -69,14 +70,23 @@ def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict
     }
 
 
+#: Batches of one partition whose changelog write and outbox may be in the background at once.
+MAX_IN_FLIGHT = 4
+
+
 class Outputs:
-    """A producer for the topic roles and a sink for InfluxDB lines."""
+    """A producer for the topic roles and a sink for InfluxDB lines, and the background work of batches."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.topics = {role: t.name for role, t in config.kafka.topics.by_role().items()}
         self.producer: AIOKafkaProducer | None = None
         self.sink: InfluxSink | None = None
+        #: Called (once) when a batch's background work fails: the worker must stop.
+        self.on_failure: Callable[[BaseException], Awaitable[None]] | None = None
+        self._failure: asyncio.Future[None] | None = None
+        self._tails: dict[TP, asyncio.Future[None]] = {}
+        self._in_flight: dict[TP, list[asyncio.Future[None]]] = {}
 
     @property
     def started(self) -> bool:
@@ -93,7 +103,9 @@ class Outputs:
         await self.sink.start()
 
     async def stop(self) -> None:
-        """Flush and close both."""
+        """Finish the batches in the background, then flush and close both."""
+        with contextlib.suppress(Exception):  # a failure was reported when it happened
+            await self.drain()
         if self.sink is not None:
             await self.sink.close()
         if self.producer is not None:
@@ -114,20 +126,65 @@ class Outputs:
         self,
         table: PartitionState[S],
         tp: TP,
-        messages: list[Message],
-        update: Callable[[S, Sequence[Message]], bytes],
+        records: list[ConsumerRecord[bytes, bytes]],
+        update: Callable[[S, Sequence[ConsumerRecord[bytes, bytes]]], bytes],
     ) -> None:
-        """Run a batch through a stage: send what a restored state had not sent, apply the batch
-        (durably, then acked), send its outbox."""
-        await self.flush(table.current(tp))
-        await table.process(tp, messages, update)
-        await self.flush(table.current(tp))
+        """Run a batch through a stage without waiting for the broker.
+
+        Applies the batch and starts its changelog write, then returns; in the
+        background, in batch order per partition: wait for the write, ack the
+        input records, send the batch's outbox. Waits only when
+        ``MAX_IN_FLIGHT`` batches of ``tp`` are still in the background. What a
+        restored state had not sent goes first.
+        """
+        state = table.current(tp)
+        tail = self._tails.get(tp)
+        if tail is None or tail.done():
+            await self.flush(state)
+        elif len(self._in_flight.setdefault(tp, [])) >= MAX_IN_FLIGHT:
+            await self._in_flight[tp][0]
+        pending, outbox = change_sending(state, lambda: table.begin(tp, records, update))
+        task = asyncio.ensure_future(self._complete(tail, table, pending, state, outbox))
+        self._tails[tp] = task
+        in_flight = self._in_flight.setdefault(tp, [])
+        in_flight.append(task)
+        task.add_done_callback(lambda done: self._completed(tp, done))
+
+    async def _complete(
+        self,
+        before: asyncio.Future[None] | None,
+        table: PartitionState[S],
+        pending: Pending[Any],
+        state: S,
+        outbox: list[Outgoing],
+    ) -> None:
+        if before is not None:
+            await before
+        await table.finish(pending)
+        if outbox:
+            await self.send(outbox)
+        mark_sent(state, len(outbox))
+
+    def _completed(self, tp: TP, task: asyncio.Future[None]) -> None:
+        in_flight = self._in_flight.get(tp, [])
+        if task in in_flight:
+            in_flight.remove(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        if self.on_failure is not None and self._failure is None:  # the first failure is the one to report
+            self._failure = asyncio.ensure_future(self.on_failure(cast(BaseException, task.exception())))
+
+    async def drain(self, tp: TP | None = None) -> None:
+        """Wait until the background work of ``tp`` (or of every partition) is done; raise its failure."""
+        tails = [self._tails[tp]] if tp in self._tails else [] if tp is not None else list(self._tails.values())
+        await asyncio.gather(*tails)
 
     async def flush(self, state: HasOutbox) -> None:
-        """Send an outbox whose change is durable (again, if a crash came before it was known to be sent)."""
-        if state.outbox and not state.outbox_sent:
-            await self.send(state.outbox)
-            state.outbox_sent = True
+        """Send what a state's outbox holds that this process has not sent (its change is durable)."""
+        outbox = unsent(state)
+        if outbox:
+            await self.send(outbox)
+            mark_sent(state, len(outbox))
 
     def sink_status(self) -> dict[str, Any] | None:
         """The InfluxDB sink's counters."""

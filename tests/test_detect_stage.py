@@ -9,7 +9,7 @@ from detectors.detect_stage import DetectStage
 from detectors.settings import DetectorSettings
 from fixtures.metric_points import START, WINDOW, traffic
 from streams.contracts import Anomaly, Evidence
-from streams.ingest_stage import Outgoing
+from streams.outbox import Outgoing
 from streams.series import series_key
 from telewatch.config import Config
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -23,8 +26,9 @@ from fixtures.recompute import events_of, naive
 from simulator import FileSink, SimulatorSettings, run_simulation
 from streams import sketch
 from streams.contracts import INPUT_CONTRACTS, DeadLetter, Event, MetricPoint
-from streams.ingest_stage import IngestStage, IngestState, Outgoing
+from streams.ingest_stage import IngestStage, IngestState
 from streams.metric_config import StreamsSettings
+from streams.outbox import Outgoing, change_sending, mark_sent, unsent
 from streams.window_merge import MergeStage, MergeState, points_of
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -73,9 +77,12 @@ class Record:
 class Pipeline:
     role: str
     crash_rate: float = 0.0
+    #: Changes a partition's outbox is sent after (0: right after its own).
+    lag: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     merged: list[Outgoing] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    in_flight: dict[int, deque[list[Outgoing]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ingest = IngestStage(self.role, f"t.{self.role}", PARTITIONS, SETTINGS, max_future_skew_s=300)
@@ -92,27 +99,43 @@ class Pipeline:
             for number, durable in enumerate(self.parts):
                 batch = by_partition[number][at : at + 100]
                 if batch:
-                    self.step(durable, lambda s, n=number, b=batch: self.ingest.update(s, n, b, NOW))
+                    self.step(durable, partial(self.ingest.update, partition=number, records=batch, now=NOW))
         for number, durable in enumerate(self.parts):  # the end of input: every partition idles past it all
-            self.step(durable, lambda s, n=number: self.ingest.tick(s, n, NOW + 10 * 86400))
+            self.step(durable, partial(self.ingest.tick, partition=number, clock=NOW + 10 * 86400))
+        self.drain()
 
-    def step(self, durable: Durable[IngestState], change: object) -> None:
-        self.flush(durable)  # what a restored state had not sent
-        durable.record(change(durable.state))  # type: ignore[operator]
+    def step(self, durable: Durable[IngestState], change: Callable[[IngestState], bytes | None]) -> None:
+        """One change of a partition; its outbox is sent after ``lag`` more changes (as the worker's
+        background sends trail its batches), the oldest first."""
+        queue = self.in_flight.setdefault(id(durable), deque())
+        if not queue:
+            self.send(durable.state, unsent(durable.state))  # what a restored state had not sent
+        delta, added = change_sending(durable.state, lambda: change(durable.state))
+        durable.record(delta)
+        queue.append(added)
         dice = self.rng.random()
         if dice < self.crash_rate / 2:
-            durable.crash()  # the delta is durable, its outbox not sent yet
-        self.flush(durable)
+            durable.crash()  # the delta is durable, its outbox (and those in flight) not sent yet
+            queue.clear()
+        while len(queue) > self.lag:
+            self.send(durable.state, queue.popleft())
         if self.crash_rate / 2 <= dice < self.crash_rate:
             durable.crash()  # the outbox was sent, but no later delta says so: it is sent again
+            queue.clear()
 
-    def flush(self, durable: Durable[IngestState]) -> None:
-        state = durable.state
-        if state.outbox_sent or not state.outbox:
+    def drain(self) -> None:
+        for durable in self.parts:
+            queue = self.in_flight.get(id(durable), deque())
+            while queue:
+                self.send(durable.state, queue.popleft())
+            self.send(durable.state, unsent(durable.state))  # a state restored by the last crash
+
+    def send(self, state: IngestState, outbox: list[Outgoing]) -> None:
+        if not outbox:
             return
-        partials = [o.value for o in state.outbox if o.target == "partials"]
-        self.dead += [msgspec.json.decode(o.value, type=DeadLetter) for o in state.outbox if o.target == "deadletter"]
-        state.outbox_sent = True
+        partials = [o.value for o in outbox if o.target == "partials"]
+        self.dead += [msgspec.json.decode(o.value, type=DeadLetter) for o in outbox if o.target == "deadletter"]
+        mark_sent(state, len(outbox))
         if partials:
             merger = self.merger
             self.flush_merged()
@@ -126,9 +149,8 @@ class Pipeline:
 
     def flush_merged(self) -> None:
         state = self.merger.state
-        if not state.outbox_sent:
-            self.merged += state.outbox
-            state.outbox_sent = True
+        self.merged += unsent(state)
+        mark_sent(state)
 
 
 def partition_of(payload: bytes) -> int:
@@ -160,10 +182,10 @@ def latest(outgoing: list[Outgoing]) -> dict[tuple[str, datetime], MetricPoint]:
 
 
 @pytest.mark.parametrize("role", ["calls", "sms", "kpi", "complaints"])
-@pytest.mark.parametrize("crash_rate", [0.0, 0.3])
-def test_merged_points_equal_batch_recomputation(simulated: Path, role: str, crash_rate: float) -> None:
+@pytest.mark.parametrize(("crash_rate", "lag"), [(0.0, 0), (0.3, 0), (0.3, 3)])
+def test_merged_points_equal_batch_recomputation(simulated: Path, role: str, crash_rate: float, lag: int) -> None:
     payloads = (simulated / f"{role}.jsonl").read_bytes().splitlines()
-    pipeline = Pipeline(role, crash_rate)
+    pipeline = Pipeline(role, crash_rate, lag)
     pipeline.run(payloads)
 
     late_ids = {event_id(role, d.payload) for d in pipeline.dead if d.reason in ("late", "clock_skew")}
