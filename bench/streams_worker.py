@@ -26,6 +26,9 @@ worker's own uptime stamps). *Per CPU-second* divides the same events by the wor
 broker and everything else on the machine (``/proc/stat``) over that span show whether the worker computed or
 waited, and whether other jobs competed for the cores (then run it again on a quiet machine).
 
+Targets (issue 3): at least 100,000 events/s per worker core, judged on the worker's steady rate (one
+process runs Python code on one core at a time), and at least half the bare loop's steady rate.
+
 Memory: peak RSS is the worker's ``VmHWM`` (``/proc/PID/status``), read before it is stopped. Memory per
 10,000 series comes from a second worker run on the same number of events at the same rate (so the same
 windows, de-duplication ids and batch sizes) from a network with ``--memory-cells`` cells per region instead
@@ -675,13 +678,14 @@ def _memory(r: dict[str, Any]) -> list[str]:
 
 def _targets(r: dict[str, Any]) -> list[str]:
     w = r["worker"]
-    per_core = w["end_to_end"] >= 100_000
+    per_core = (w["steady"] or 0.0) >= 100_000
     half = (r["ratio_steady"] or 0.0) >= 0.5
     return [
         "",
-        f"targets: >= 100,000 events/s per worker core end to end: {'met' if per_core else 'NOT met'} "
-        f"({_rate(w['end_to_end'])}/s from one single-threaded worker; {_rate(w['per_cpu_s'])} per CPU-second "
-        f"while streaming); >= half the bare loop's rate (steady): {'met' if half else 'NOT met'}",
+        f"targets: >= 100,000 events/s per worker core: {'met' if per_core else 'NOT met'} "
+        f"({_rate(w['steady'])}/s steady from one worker process, which uses one core at most (Python's GIL); "
+        f"{_rate(w['per_cpu_s'])} per CPU-second; {_rate(w['end_to_end'])}/s counting its "
+        f"{w['first_status_s']:.0f} s start-up); >= half the bare loop's rate (steady): {'met' if half else 'NOT met'}",
     ]
 
 

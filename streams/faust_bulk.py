@@ -244,16 +244,15 @@ def ack_records(app: faust.App, tp: TP, records: Iterable[HasOffset]) -> int:
     consumer: Any = app.consumer
     acked_index: set[int] = consumer._acked_index[tp]
     committed = consumer._committed_offset[tp]
-    last = -1
+    offsets = [record.offset for record in records]
+    last = max(offsets, default=-1)
     new: list[int] = []
     with ack_lock:
         if app.topics.acks_enabled_for(tp.topic):
-            for record in records:
-                offset = last = record.offset
-                if (committed is None or offset >= committed) and offset not in acked_index:
-                    new.append(offset)
-        else:
-            last = max((record.offset for record in records), default=-1)
+            if committed is not None and offsets and offsets[0] < committed:
+                offsets = [offset for offset in offsets if offset >= committed]
+            # Usually none was acked before: then no test per offset.
+            new = offsets if acked_index.isdisjoint(offsets) else [o for o in offsets if o not in acked_index]
         if new:
             acked_index.update(new)
             consumer._acked[tp].extend(new)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import faust
 import msgspec
@@ -199,6 +200,25 @@ class Outputs:
             "buffered": s.buffered,
             "last_error": s.last_error,
         }
+
+
+#: Thresholds of the cyclic garbage collector in a worker (Python's default: 700, 10, 10).
+GC_THRESHOLDS: Final = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """Make Python's cyclic garbage collector cheap for a worker; call once start-up is done.
+
+    A worker allocates millions of short-lived objects per second (events,
+    keys, tuples); with the default thresholds the collector ran so often, over
+    a heap holding the windows and de-duplication ids, that it doubled the cost
+    of the windowing step (``bench/streams_worker.py``: 5.5 µs → 3.2 µs of CPU
+    per event). Objects alive at start-up (modules, faust's services) are
+    frozen out of collections; cycles are still collected, less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def write_status(path: Path | None, status: dict[str, Any]) -> None:
