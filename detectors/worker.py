@@ -156,6 +156,7 @@ class DetectorsWorker:
             "config_generation": self.generation,
             "reload_error": self.reload_error,
             "influxdb": self.outputs.sink_status(),
+            "batches_in_flight": self.outputs.in_flight(),
             "assigned": assigned,
         }
 

@@ -8,6 +8,12 @@ points keep buffering; a permanent refusal (any other 4xx) drops the batch, or o
 the rejected lines of an InfluxDB 1.x partial write. Past ``max_buffer_points`` the
 OLDEST points are dropped: a NOC dashboard needs the freshest data first. Every
 drop is counted in :attr:`InfluxSink.stats` and logged once per episode.
+
+``add()`` returns a ticket; ``await written(ticket)`` waits until those lines are
+written (or dropped as above), so a worker knows when a state change's points
+are safe before it forgets them. During an outage it returns at once: the
+stream never waits for InfluxDB, and what is buffered then is lost if the worker
+is killed (``docs/INFLUXDB.md``).
 """
 
 from __future__ import annotations
@@ -93,6 +99,9 @@ class InfluxSink:
         )
         self._buffer: deque[str] = deque()
         self._inflight = 0
+        #: Lines ever added, and the waiters of :meth:`written` (ticket, future), oldest first.
+        self._added = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -160,6 +169,7 @@ class InfluxSink:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        self._release()
         left = len(self._buffer) + self._inflight
         if left:
             log.error("InfluxDB sink closed with %d points not written (last error: %s)", left, self._last_error)
@@ -175,16 +185,43 @@ class InfluxSink:
         await self.close()
 
     # -- the stream side ---------------------------------------------------------------
-    def add(self, lines: Iterable[str]) -> None:
-        """Queue lines for writing; never blocks. Past ``max_buffer_points`` the oldest are dropped."""
+    def add(self, lines: Iterable[str]) -> int:
+        """Queue lines for writing; never blocks. Past ``max_buffer_points`` the oldest are dropped.
+
+        Returns a ticket for :meth:`written`.
+        """
         before = len(self._buffer)
         self._buffer.extend(lines)
+        self._added += len(self._buffer) - before
         if len(self._buffer) == before:
-            return
+            return self._added
         self._idle.clear()
         self._trim()
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
+        return self._added
+
+    async def written(self, ticket: int) -> None:
+        """Wait until the lines added up to ``ticket`` are written or dropped; at once during an outage."""
+        if self._settled() >= ticket or self._outage_retries or self._task is None:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((ticket, future))
+        self._force = True  # write what is buffered now rather than at the next interval
+        self._wake.set()
+        await future
+
+    def _settled(self) -> int:
+        """Lines added so far that are written or dropped (the buffer is first in, first out)."""
+        return self._added - len(self._buffer) - self._inflight
+
+    def _release(self) -> None:
+        settled = self._settled()
+        everyone = bool(self._outage_retries) or self._task is None
+        while self._waiters and (everyone or self._waiters[0][0] <= settled):
+            _, future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
 
     def _trim(self) -> None:
         over = len(self._buffer) - self.max_buffer_points
@@ -193,6 +230,7 @@ class InfluxSink:
         for _ in range(over):
             self._buffer.popleft()
         self._dropped_overflow += over
+        self._release()
         if not self._overflow_logged:
             self._overflow_logged = True
             log.warning(
@@ -254,6 +292,7 @@ class InfluxSink:
             self._recovered()
         finally:
             self._inflight = 0
+            self._release()
 
     def _put_back(self, batch: list[str]) -> None:
         self._buffer.extendleft(reversed(batch))
@@ -296,3 +335,4 @@ class InfluxSink:
                 self.max_buffer_points,
             )
         self._outage_retries += 1
+        self._release()  # nobody waits for InfluxDB during an outage

@@ -190,6 +190,7 @@ class StreamsWorker:
             "points": merge.points,
             "series": len(merge.series),
             "influxdb": self.outputs.sink_status(),
+            "batches_in_flight": self.outputs.in_flight(),
             "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in self._assignment()),
         }
 

@@ -113,15 +113,19 @@ class Outputs:
             await self.producer.stop()
 
     async def send(self, outbox: list[Outgoing]) -> None:
-        """Send every record; returns when Kafka has acknowledged them (InfluxDB lines are buffered)."""
+        """Send every record; returns when Kafka has acknowledged them and InfluxDB has written the lines
+        (unless InfluxDB is in an outage: then they stay buffered, see ``InfluxSink.written``)."""
         assert self.producer is not None and self.sink is not None, "start() first"
         futures = []
+        ticket = None
         for record in outbox:
             if record.target == "influxdb":
-                self.sink.add(record.value.decode().split("\n"))
+                ticket = self.sink.add(record.value.decode().split("\n"))
             else:
                 futures.append(await self.producer.send(self.topics[record.target], record.value, key=record.key))
         await asyncio.gather(*futures)
+        if ticket is not None:
+            await self.sink.written(ticket)
 
     async def process(
         self,
@@ -174,6 +178,10 @@ class Outputs:
             return
         if self.on_failure is not None and self._failure is None:  # the first failure is the one to report
             self._failure = asyncio.ensure_future(self.on_failure(cast(BaseException, task.exception())))
+
+    def in_flight(self) -> int:
+        """Batches whose changelog write or outbox is still in the background."""
+        return sum(len(tasks) for tasks in self._in_flight.values())
 
     async def drain(self, tp: TP | None = None) -> None:
         """Wait until the background work of ``tp`` (or of every partition) is done; raise its failure."""

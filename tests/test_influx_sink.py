@@ -306,6 +306,60 @@ async def test_overflow_drops_the_oldest_and_delivers_the_newest(
     assert any("resumed" in r.getMessage() and "150 points" in r.getMessage() for r in caplog.records)
 
 
+@dataclass
+class GatedWriter:
+    """Writes only while ``gate`` is open; ``down`` makes every write fail as an unreachable server."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    down: bool = False
+    written: list[str] = field(default_factory=list)
+
+    async def start(self) -> None:
+        pass
+
+    async def write(self, lines: Sequence[str]) -> None:
+        if self.down:
+            raise InfluxWriteError("InfluxDB unreachable", retryable=True)
+        await self.gate.wait()
+        self.written += lines
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_written_waits_for_the_lines_of_its_ticket() -> None:
+    writer = GatedWriter()
+    sink = fast_sink(writer, flush_interval_s=60)  # only a waiter makes it write before a minute
+    await sink.start()
+    first = sink.add(lines(0, 3))
+    second = sink.add(lines(3, 5))
+    assert (first, second) == (3, 5)
+    waiting = asyncio.ensure_future(sink.written(second))
+    await asyncio.sleep(0.1)
+    assert not waiting.done(), "the lines are not written yet"
+    writer.gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert len(writer.written) == 5
+    await asyncio.wait_for(sink.written(first), 1)  # an older ticket: at once
+    await sink.close()
+
+
+async def test_written_does_not_wait_during_an_outage() -> None:
+    writer = GatedWriter(down=True)
+    sink = fast_sink(writer)
+    await sink.start()
+    ticket = sink.add(lines(0, 10))
+    waiting = asyncio.ensure_future(sink.written(ticket))
+    await asyncio.wait_for(waiting, 5)  # released when the first retry starts
+    assert sink.stats.retried >= 1 and sink.stats.buffered == 10, "still buffered, still retried"
+    await asyncio.wait_for(sink.written(sink.add(lines(10, 12))), 1)
+    writer.down = False
+    writer.gate.set()
+    await asyncio.wait_for(sink.flush(), 10)
+    assert len(writer.written) == 12
+    await sink.close()
+
+
 async def test_close_is_bounded_when_influxdb_stays_down(caplog: pytest.LogCaptureFixture) -> None:
     sink = fast_sink(V1Writer(f"http://127.0.0.1:{free_port()}", "x"))
     await sink.start()

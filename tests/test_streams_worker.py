@@ -151,7 +151,8 @@ async def wait_for_points(config: Config, workers: list[WorkerProcess], tmp_path
         await asyncio.sleep(3)
         statuses = [w.status() or {} for w in workers]
         points = sum(s.get("points", 0) for s in statuses)
-        if points and points == previous and all(s.get("events_per_s", 1) == 0 for s in statuses):
+        settled = all(s.get("events_per_s", 1) == 0 and s.get("batches_in_flight", 1) == 0 for s in statuses)
+        if points and points == previous and settled:
             break
         previous = points
     else:
