@@ -43,7 +43,7 @@ from telewatch.config_reference import render_reference
 from telewatch.demo import DemoOptions, run_demo
 from telewatch.durations import parse_duration
 from telewatch.topics import ensure_topics
-from telewatch.worker_runtime import tune_gc
+from telewatch.worker_runtime import tune_interpreter
 
 app = typer.Typer(help="telewatch: real-time service-quality monitoring for telecom operators.", no_args_is_help=True)
 dev_app = typer.Typer(help="Run the local stack (Tansu, Apache Kafka, InfluxDB, Kannel) by PID.", no_args_is_help=True)
@@ -272,7 +272,7 @@ def _run_worker(cfg: Config, faust_app: faust.App, changelogs: dict[str, int], l
     asyncio.set_event_loop(
         asyncio.new_event_loop()
     )  # asyncio.run closed its loop; faust's Worker takes the current one
-    tune_gc()
+    tune_interpreter()
     faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
 
 
