@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams import sketch
-from streams.contracts import Event, MetricPoint
+from streams.contracts import Event, MetricPoint, id_getter
 from streams.metric_config import Filter, MetricDefinition
 from streams.series import series_key
 
@@ -296,6 +296,7 @@ class PartitionAggregator:
         watermark, last_ts, step = self.watermark, self.last_ts, self.confirm_step_s
         if stamps is None:
             stamps = [ev.ts.timestamp() for ev in events]
+        ident_of = id_getter(type(events[0])) if events else Event.event_id
         late, late_at = result.late, result.late_at
         duplicates = 0
         for i, (ev, ts) in enumerate(zip(events, stamps, strict=True)):
@@ -305,7 +306,7 @@ class PartitionAggregator:
                 bucket = seen.get(minute)
                 if bucket is None:
                     bucket = seen[minute] = set()
-                ident = ev.event_id()
+                ident = ident_of(ev)
                 if ident in bucket:
                     duplicates += 1
                     continue

@@ -17,10 +17,11 @@ at-least-once (keyed ``topic/partition/offset``, so duplicates are visible).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import Protocol
 
 import msgspec
 
@@ -95,6 +96,7 @@ class IngestCounters:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
+_value = operator.attrgetter("value")
 _encoder = msgspec.msgpack.Encoder()
 _delta_decoder = msgspec.msgpack.Decoder(_Delta)
 _snapshot_decoder = msgspec.msgpack.Decoder(_Snapshot)
@@ -122,24 +124,15 @@ class IngestStage:
     def update(self, state: IngestState, partition: int, records: Sequence[Record], now: float) -> bytes:
         """Apply a batch of input records (``now``: the receive time, epoch seconds)."""
         dropped = start_batch(state)
-        events: list[Event] = []
-        stamps: list[float] = []
-        payloads: list[Record] = []
         outbox: list[Outgoing] = []
         rejects: dict[str, int] = {}
-        decode = self.decoder.decode_stamped
-        for record in records:
-            decoded = decode(record.value, now)
-            if type(decoded) is Rejection:
-                rejects[decoded.reason] = rejects.get(decoded.reason, 0) + 1
-                outbox.append(self._dead_letter(decoded, partition, record, now))
-            else:
-                event, ts = cast(tuple[Event, float], decoded)
-                events.append(event)
-                stamps.append(ts)
-                payloads.append(record)
+        batch = self.decoder.decode_many(map(_value, records), now)
+        for at, rejection in batch.rejections:
+            rejects[rejection.reason] = rejects.get(rejection.reason, 0) + 1
+            outbox.append(self._dead_letter(rejection, partition, records[at], now))
+        events = batch.events
         aggregator = state.aggregator
-        result = aggregator.add(events, stamps)
+        result = aggregator.add(events, batch.stamps)
         late_cube = None
         if result.late:
             late_cube = WindowCube()
@@ -147,7 +140,7 @@ class IngestStage:
             state.late.merge(late_cube)
             for ev, at in zip(result.late, result.late_at, strict=True):
                 rejection = self._late(ev, aggregator.closed_until)
-                outbox.append(self._dead_letter(rejection, partition, payloads[at], now))
+                outbox.append(self._dead_letter(rejection, partition, records[batch.positions[at]], now))
             rejects["late"] = rejects.get("late", 0) + len(result.late)
         for reason, n in rejects.items():
             state.rejects[reason] = state.rejects.get(reason, 0) + n

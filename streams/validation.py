@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -47,6 +48,16 @@ class Rejection:
     field: str | None = None
 
 
+@dataclass(slots=True)
+class DecodedBatch(Generic[E]):
+    """A decoded batch: the events with their ``ts`` (epoch seconds) and place in the batch, and the rejections."""
+
+    events: list[E] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    rejections: list[tuple[int, Rejection]] = field(default_factory=list)
+
+
 class EventDecoder(Generic[E]):
     """Decodes JSON payloads of one topic into ``event_type``, or explains why not.
 
@@ -60,11 +71,43 @@ class EventDecoder(Generic[E]):
         self.event_type = event_type
         self.max_future_skew_s = max_future_skew_s
         self._decoder = msgspec.json.Decoder(event_type)
+        #: Complaints carry a subscriber number to mask: they always take the full path.
+        self._fast = not issubclass(event_type, Complaint)
 
     def decode(self, payload: bytes, now: float) -> E | Rejection:
         """Decode one payload; ``now`` (epoch seconds) bounds how far ahead ``ts`` may be."""
         decoded = self.decode_stamped(payload, now)
         return decoded if isinstance(decoded, Rejection) else decoded[0]
+
+    def decode_many(self, payloads: Iterable[bytes], now: float) -> DecodedBatch[E]:
+        """Decode a batch as :meth:`decode_stamped` would, one payload after another (the hot path: an
+        accepted payload costs no call of its own)."""
+        batch: DecodedBatch[E] = DecodedBatch()
+        events, stamps, positions = batch.events, batch.stamps, batch.positions
+        decode = self._decoder.decode
+        latest = now + self.max_future_skew_s
+        fast = self._fast
+        for i, payload in enumerate(payloads):
+            if fast:
+                try:
+                    event = decode(payload)
+                except msgspec.MsgspecError:
+                    pass  # explained below
+                else:
+                    ts = event.ts.timestamp()
+                    if ts <= latest:
+                        events.append(event)
+                        stamps.append(ts)
+                        positions.append(i)
+                        continue
+            decoded = self.decode_stamped(payload, now)
+            if isinstance(decoded, Rejection):
+                batch.rejections.append((i, decoded))
+            else:
+                events.append(decoded[0])
+                stamps.append(decoded[1])
+                positions.append(i)
+        return batch
 
     def decode_stamped(self, payload: bytes, now: float) -> tuple[E, float] | Rejection:
         """As :meth:`decode`, with the event's ``ts`` as epoch seconds (the hot path needs both)."""

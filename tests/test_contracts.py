@@ -72,23 +72,23 @@ def without(name: str) -> bytes:
     return msgspec.json.encode({k: v for k, v in GOOD_CALL.items() if k != name})
 
 
-@pytest.mark.parametrize(
-    ("payload", "reason", "field", "detail_part"),
-    [
-        (b'{"ts": "2026-11-23T08:15:02Z", "call_id": ', "malformed_json", None, "not valid JSON"),
-        (b"\xff\xfe garbage", "malformed_json", None, "not valid JSON"),
-        (b"[1, 2]", "not_an_object", None, "JSON object"),
-        (without("region"), "missing_field", "$.region", "required field is missing"),
-        (without("ts"), "missing_field", "$.ts", "required field is missing"),
-        (with_(result="maybe"), "invalid_field", "$.result", "invalid enum value 'maybe'"),
-        (with_(setup_ms="fast"), "invalid_field", "$.setup_ms", "expected `int | null`, got `str`"),
-        (with_(setup_ms=-5), "invalid_field", "$.setup_ms", ">= 0"),
-        (with_(region=""), "invalid_field", "$.region", "length >= 1"),
-        (with_(ts="2026-11-23T08:15:02"), "invalid_field", "$.ts", "timezone"),
-        (with_(ts="yesterday"), "invalid_field", "$.ts", "invalid rfc3339"),
-        (with_(ts="2026-11-23T10:00:00Z"), "clock_skew", "$.ts", "ahead of the receiver's clock"),
-    ],
-)
+BAD_CALLS = [
+    (b'{"ts": "2026-11-23T08:15:02Z", "call_id": ', "malformed_json", None, "not valid JSON"),
+    (b"\xff\xfe garbage", "malformed_json", None, "not valid JSON"),
+    (b"[1, 2]", "not_an_object", None, "JSON object"),
+    (without("region"), "missing_field", "$.region", "required field is missing"),
+    (without("ts"), "missing_field", "$.ts", "required field is missing"),
+    (with_(result="maybe"), "invalid_field", "$.result", "invalid enum value 'maybe'"),
+    (with_(setup_ms="fast"), "invalid_field", "$.setup_ms", "expected `int | null`, got `str`"),
+    (with_(setup_ms=-5), "invalid_field", "$.setup_ms", ">= 0"),
+    (with_(region=""), "invalid_field", "$.region", "length >= 1"),
+    (with_(ts="2026-11-23T08:15:02"), "invalid_field", "$.ts", "timezone"),
+    (with_(ts="yesterday"), "invalid_field", "$.ts", "invalid rfc3339"),
+    (with_(ts="2026-11-23T10:00:00Z"), "clock_skew", "$.ts", "ahead of the receiver's clock"),
+]
+
+
+@pytest.mark.parametrize(("payload", "reason", "field", "detail_part"), BAD_CALLS)
 def test_bad_event_is_rejected_with_precise_reason(
     payload: bytes, reason: str, field: str | None, detail_part: str
 ) -> None:
@@ -100,6 +100,18 @@ def test_bad_event_is_rejected_with_precise_reason(
     assert detail_part.lower() in rejection.detail.lower()
     if field:
         assert rejection.detail.startswith(field + ":")
+
+
+def test_a_batch_decodes_as_its_payloads_one_by_one() -> None:
+    good = [with_(call_id=f"c-{i}") for i in range(3)] + [with_(ts="2026-11-23T08:20:00Z")]
+    payloads = [good[0], *(case[0] for case in BAD_CALLS), good[1], good[2], good[3]]
+    decoder = EventDecoder(CallAttempt)
+    batch = decoder.decode_many(payloads, NOW)
+    singles = [decoder.decode_stamped(p, NOW) for p in payloads]
+    assert batch.rejections == [(i, r) for i, r in enumerate(singles) if isinstance(r, Rejection)]
+    assert len(batch.rejections) == len(BAD_CALLS)
+    assert batch.positions == [0, len(BAD_CALLS) + 1, len(BAD_CALLS) + 2, len(BAD_CALLS) + 3]
+    assert list(zip(batch.events, batch.stamps, strict=True)) == [s for s in singles if not isinstance(s, Rejection)]
 
 
 def test_small_clock_skew_is_tolerated() -> None:
@@ -124,6 +136,7 @@ def test_complaint_subscriber_is_masked_on_arrival() -> None:
     complaint = EventDecoder(Complaint).decode(payload, NOW)
     assert isinstance(complaint, Complaint)
     assert complaint.subscriber == "138****5678"
+    assert EventDecoder(Complaint).decode_many([payload], NOW).events[0].subscriber == "138****5678"
 
 
 def test_dead_letter_keeps_payload_reason_and_position() -> None:
