@@ -24,12 +24,12 @@ from streams.aggregation import Key, WindowCube
 
 
 class CubeWire(msgspec.Struct, array_like=True, frozen=True):
-    """A :class:`~streams.aggregation.WindowCube` on the wire (map keys as lists)."""
+    """A :class:`~streams.aggregation.WindowCube` on the wire (maps as lists of (key, value) pairs)."""
 
     events: int
-    counts: list[tuple[list[Any], int]]
+    counts: list[tuple[Key, int]]
     #: metric → [(key, histogram {bucket: n} or [sum, n])].
-    values: dict[str, list[tuple[list[Any], Any]]]
+    values: dict[str, list[tuple[Key, Any]]]
 
 
 class Partial(msgspec.Struct, array_like=True, frozen=True):
@@ -55,22 +55,18 @@ def cube_to_wire(cube: WindowCube) -> CubeWire:
     """Encode a cube's maps as lists of (key, value) pairs."""
     return CubeWire(
         events=cube.events,
-        counts=[(list(key), n) for key, n in cube.counts.items()],
-        values={name: [(list(key), acc) for key, acc in accs.items()] for name, accs in cube.values.items()},
+        counts=list(cube.counts.items()),
+        values={name: list(accs.items()) for name, accs in cube.values.items()},
     )
 
 
 def cube_from_wire(wire: CubeWire) -> WindowCube:
     """Decode a cube (lists back to tuple keys, histogram keys back to ints)."""
     cube = WindowCube(events=wire.events)
-    cube.counts = {_key(key): n for key, n in wire.counts}
+    cube.counts = dict(wire.counts)
     for name, pairs in wire.values.items():
-        cube.values[name] = {_key(key): _acc(acc) for key, acc in pairs}
+        cube.values[name] = {key: _acc(acc) for key, acc in pairs}
     return cube
-
-
-def _key(values: list[Any]) -> Key:
-    return tuple(values)
 
 
 def _acc(acc: Any) -> Any:
