@@ -42,7 +42,11 @@ from telewatch.worker_runtime import Outputs, app_options, payloads, stage_table
 log = logging.getLogger(__name__)
 
 #: Records per fetch (all partitions together).
-MAX_BATCH = 8192
+MAX_BATCH = 16384
+#: A state change's changelog delta should stay below this (half ``PartitionState.chunk_bytes``; a larger
+#: one is written as a whole snapshot): a partition's batch is applied in parts of about this size, going
+#: by the bytes per record of the source's recent deltas (about 30 for calls and SMS, 140 for KPI samples).
+DELTA_TARGET_BYTES = 256 * 1024
 #: Default faust app id (consumer group, table and changelog names).
 APP_ID = "telewatch-streams"
 
@@ -53,6 +57,17 @@ class _Input:
     topic: str
     stage: IngestStage
     state: PartitionState[IngestState]
+    #: Delta bytes per record of the recent changes (a moving average).
+    delta_per_record: float = 64.0
+
+    def part_size(self) -> int:
+        """Records per state change (see ``DELTA_TARGET_BYTES``)."""
+        return max(256, int(DELTA_TARGET_BYTES / self.delta_per_record))
+
+    def measured(self, records: int, delta: bytes) -> None:
+        """Update the bytes per record with a change of ``records`` records."""
+        if records:
+            self.delta_per_record = 0.8 * self.delta_per_record + 0.2 * max(len(delta) / records, 1.0)
 
 
 class StreamsApp(BulkApp):
@@ -124,9 +139,15 @@ class StreamsWorker:
             now = time.time()
 
             def update(state: IngestState, fresh: Sequence[ConsumerRecord[bytes, bytes]]) -> bytes:
-                return source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
+                delta = source.stage.update(state, tp.partition, cast(Sequence[Record], fresh), now)
+                source.measured(len(fresh), delta)
+                return delta
 
-            await self.outputs.process(source.state, tp, records, update)
+            at = 0
+            while at < len(records):
+                size = source.part_size()
+                await self.outputs.process(source.state, tp, records[at : at + size], update)
+                at += size
 
     async def _on_partials(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with self._lock:

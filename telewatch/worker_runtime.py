@@ -66,7 +66,7 @@ def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict
         "datadir": str(datadir),
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_interval": 1.0,
-        # Bounds a batch, so its changelog delta stays one record.
+        # Records per fetch, all partitions together (the streams worker applies a batch in parts).
         "broker_max_poll_records": max_batch,
         **(dict(TANSU_SETTINGS) if config.kafka.mode == "embedded" else {}),
     }
