@@ -64,6 +64,9 @@ CUSUM_ALLOWANCE = 1.0
 CUSUM_LIMIT = 16.0
 #: While the sum is at least this high a drift may be building: the baseline learns nothing, or it would follow the drift.
 CUSUM_HOLD = 4.0
+#: Likewise for counts: while a sum over the last windows is this many standard deviations high, a surge may be
+#: building and the baseline learns nothing.
+COUNT_HOLD = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,10 @@ class Verdict:
 
 class SeriesDetector:
     """Feeds one series' points to its baseline and judges them (see the module docstring)."""
+
+    #: Counts: the highest z of the sums over the last windows at the last point (a class default, so
+    #: detectors pickled before it existed load).
+    _count_sum_z = 0.0
 
     def __init__(self, spec: DetectorSpec, kind: ValueKind) -> None:
         self.spec = spec
@@ -149,7 +156,8 @@ class SeriesDetector:
         # slot of the daily profile). While the drift sum builds up nothing is learned: a baseline that
         # followed a slow slide would never see it.
         relearn = self._anomalous_run >= self.spec.relearn_after
-        if learn and (relearn or (not flagged and self._cusum < CUSUM_HOLD)):
+        hold = self._cusum >= CUSUM_HOLD or self._count_sum_z >= COUNT_HOLD
+        if learn and (relearn or (not flagged and not hold)):
             self.baseline.learn_one(ts, value if relearn else self._bounded(verdict, value), volume)
         if flagged != verdict.flagged:
             verdict = Verdict(verdict.ts, verdict.value, verdict.expected, verdict.lower, verdict.upper,
@@ -233,6 +241,7 @@ class SeriesDetector:
         counts.append((value, max(estimate.expected, 0.0)))
         total = expected = 0.0
         n = 0
+        self._count_sum_z = 0.0
         sums = iter(COUNT_SUM_WINDOWS)
         length = next(sums)
         for v, e in reversed(counts):
@@ -241,7 +250,9 @@ class SeriesDetector:
                 continue
             mean = expected + estimate.scale * n**0.5
             if total > mean:
-                z = max(z, _z_of_tail(_poisson_sf(round(total) - 1, max(mean, 0.05))))
+                z_sum = _z_of_tail(_poisson_sf(round(total) - 1, max(mean, 0.05)))
+                self._count_sum_z = max(self._count_sum_z, z_sum)
+                z = max(z, z_sum)
             length = next(sums, 0)
             if not length:
                 break

@@ -88,3 +88,15 @@ def test_a_few_rare_events_are_judged_by_their_poisson_tail() -> None:
     feed_ratio(detector, [0.006] * 600, 133, seed=8)
     assert not detector.feed(T0 + 60.0 * 600, 5 / 133, volume=133).anomalous
     assert detector.feed(T0 + 60.0 * 601, 9 / 133, volume=133).anomalous
+
+
+def test_a_slow_thin_complaint_surge_is_not_learned_away() -> None:
+    """Complaints at 0.03 a window, then 0.25 a window for 100 windows (one or none in most windows): the
+    baseline must not learn the surge while a sum over the last windows says it may be one. Learning it,
+    the detector never flagged this surge (the sums kept up with a baseline that rose with it)."""
+    detector = build_detector("complaint_count|category=repair|region=west|scenario=repair.repeat_fault")
+    rng = np.random.default_rng(11)
+    for i in range(2 * 1440):
+        detector.feed(T0 + 60.0 * i, float(rng.poisson(0.03)))
+    flags = [detector.feed(T0 + 60.0 * (2 * 1440 + i), float(rng.poisson(0.25))).flagged for i in range(100)]
+    assert any(flags), "the surge was never flagged"
