@@ -74,6 +74,8 @@ def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict
 
 #: Batches of one partition whose changelog write and outbox may be in the background at once.
 MAX_IN_FLIGHT = 4
+#: Longest wait at stop for the batches in the background (what is not sent then is sent again after a restart).
+DRAIN_TIMEOUT_S = 30.0
 
 
 class Outputs:
@@ -106,8 +108,9 @@ class Outputs:
 
     async def stop(self) -> None:
         """Finish the batches in the background, then flush and close both."""
-        with contextlib.suppress(Exception):  # a failure was reported when it happened
-            await self.drain()
+        # A failure was reported when it happened; a write that never completes must not hold the stop.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), DRAIN_TIMEOUT_S)
         if self.sink is not None:
             await self.sink.close()
         if self.producer is not None:
