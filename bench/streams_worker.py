@@ -64,7 +64,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
-from devstack.process import ManagedServer, free_ports
+from devstack.process import ManagedServer, free_ports, stop_process
 from devstack.tansu import TansuServer
 from simulator import KafkaSink, SimulatorSettings, Tick, run_simulation
 from simulator.settings import TopologySettings
@@ -423,13 +423,7 @@ class WorkerWatch:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s (by the PID this bench started)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def tail(self, lines: int = 30) -> str:
         """The end of the worker's log."""

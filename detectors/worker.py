@@ -30,7 +30,14 @@ from detectors.detect_stage import DetectStage
 from streams.faust_bulk import BulkApp
 from telewatch.config import Config, load_config
 from telewatch.config_loader import ConfigError
-from telewatch.worker_runtime import Outputs, app_options, payloads, stage_table, write_status
+from telewatch.worker_runtime import (
+    Outputs,
+    app_options,
+    assigned_partitions,
+    payloads,
+    stage_table,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +146,6 @@ class DetectorsWorker:
     def status(self) -> dict[str, Any]:
         """Counters of this process."""
         c = self.detect.counters
-        try:
-            assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in self.app.consumer.assignment())
-        except Exception:  # the consumer is not started yet
-            assigned = []
         return {
             "pid": os.getpid(),
             "uptime_s": round(time.monotonic() - self._started, 1),
@@ -157,7 +160,7 @@ class DetectorsWorker:
             "reload_error": self.reload_error,
             "influxdb": self.outputs.sink_status(),
             "batches_in_flight": self.outputs.in_flight(),
-            "assigned": assigned,
+            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned_partitions(self.app)),
         }
 
     def write_status(self) -> dict[str, Any]:

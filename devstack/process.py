@@ -67,6 +67,17 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
+    """Stop a child process we started: SIGTERM, then SIGKILL after ``grace_s``; no-op once it has exited."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def pid_alive(pid: int) -> bool:
     """Return True when a process with this PID exists and is not a zombie."""
     try:

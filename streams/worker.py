@@ -37,7 +37,14 @@ from streams.ingest_stage import IngestStage, IngestState, Record
 from streams.partition_state import PartitionState
 from streams.window_merge import MergeStage
 from telewatch.config import INPUT_ROLES, Config
-from telewatch.worker_runtime import Outputs, app_options, payloads, stage_table, write_status
+from telewatch.worker_runtime import (
+    Outputs,
+    app_options,
+    assigned_partitions,
+    payloads,
+    stage_table,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +219,8 @@ class StreamsWorker:
             "series": len(merge.series),
             "influxdb": self.outputs.sink_status(),
             "batches_in_flight": self.outputs.in_flight(),
-            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in self._assignment()),
+            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned_partitions(self.app)),
         }
-
-    def _assignment(self) -> list[TP]:
-        try:
-            return list(self.app.consumer.assignment())
-        except Exception:  # the consumer is not started yet
-            return []
 
     async def _report(self) -> None:
         status = self._write_status()

@@ -242,6 +242,14 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def assigned_partitions(app: faust.App) -> list[TP]:
+    """The partitions the app's consumer has now (none before it has started)."""
+    try:
+        return list(app.consumer.assignment())
+    except Exception:  # the consumer is not started yet
+        return []
+
+
 def write_status(path: Path | None, status: dict[str, Any]) -> None:
     """Replace ``path`` with ``status`` as JSON (atomically: readers never see half a file)."""
     if path is None:
