@@ -260,7 +260,8 @@ class PartitionAggregator:
     The watermark is the newest event time seen (see below). Windows close when the
     partition's *progress* passes their end: progress is the window boundary at
     or before ``watermark - allowed lateness`` (or a wall-clock time, see
-    :meth:`close_due`), and only moves forward. An event for a closed window is
+    :meth:`close_due`), and only moves forward. An event for a window that
+    progress has passed (as the watermark stands when the event arrives) is
     late. Ids are remembered for ``dedup_horizon_s`` of event time.
 
     A few events from an element with a wrong clock must not close everybody
@@ -298,6 +299,10 @@ class PartitionAggregator:
             stamps = [ev.ts.timestamp() for ev in events]
         ident_of = id_getter(type(events[0])) if events else Event.event_id
         late, late_at = result.late, result.late_at
+        # Judged against the watermark as it moves through the batch, so an event is late or not
+        # whatever batch it arrives in (a partition's first batch included).
+        lateness = self.lateness_s
+        closed = max(self.closed_until, self.progress_at(watermark))
         duplicates = 0
         for i, (ev, ts) in enumerate(zip(events, stamps, strict=True)):
             start = int(ts // window_s) * window_s
@@ -315,8 +320,11 @@ class PartitionAggregator:
             # A small step forward is believed; a jump only when the event before it agrees (within a step).
             if ts > watermark and (ts - watermark <= step or abs(ts - last_ts) <= step):
                 watermark = ts
+                progress = (int(ts - lateness) // window_s) * window_s
+                if progress > closed:
+                    closed = progress
             last_ts = ts
-            if start + window_s <= self.closed_until:
+            if start + window_s <= closed:
                 late.append(ev)
                 late_at.append(i)
                 continue

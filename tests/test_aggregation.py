@@ -82,6 +82,24 @@ def test_streamed_points_equal_batch_recomputation(simulated: Path, role: str) -
         assert late, "the simulator's late events (10-60 min old) must be counted late, not silently merged"
 
 
+def test_late_events_do_not_depend_on_how_the_stream_is_batched(simulated: Path) -> None:
+    metrics = StreamsSettings().for_source("calls")
+    events = events_of(simulated, "calls")
+
+    def late_ids(batch_size: int) -> list[str]:
+        aggregator = PartitionAggregator(SourcePlan(metrics), WINDOW, LATENESS, 600)
+        late: list[str] = []
+        for index in range(0, len(events), batch_size):
+            late += [e.event_id() for e in aggregator.add(events[index : index + batch_size]).late]
+            aggregator.close_due()
+        return late
+
+    one_by_one = late_ids(1)
+    assert one_by_one, "the simulator's late events are there"
+    assert late_ids(len(events)) == one_by_one, "one batch from the start: late events judged as they come"
+    assert late_ids(777) == one_by_one
+
+
 def test_ratio_points_carry_the_volume_behind_them(simulated: Path) -> None:
     metrics = [m for m in StreamsSettings().for_source("calls") if m.name == "call_setup_success_rate"]
     points, _, _ = streamed(metrics, events_of(simulated, "calls"))
@@ -120,8 +138,9 @@ def test_one_event_from_a_wrong_clock_does_not_close_windows_early() -> None:
     batch.insert(20, call(6000, "skewed-2"))  # two wrong clocks in a row do not confirm each other
     batch.insert(21, call(8400, "skewed-3"))
     batch.insert(22, call(-2400, "late"))  # and a late event does not pull the watermark back
-    aggregator.add(batch)
-    assert [start for start, _ in aggregator.close_due()] == [base - 2400], "only the old event's own window"
+    result = aggregator.add(batch)
+    assert [e.event_id() for e in result.late] == ["late"], "late against the watermark of the events before it"
+    assert aggregator.close_due() == [], "no window closed: the wrong clocks moved nothing"
     assert aggregator.add([call(31, "c31")]).late == []
     assert aggregator.watermark == base + 31, "wrong clocks do not move it"
 

@@ -173,9 +173,9 @@ def check_dead_letters(letters: list[DeadLetter], truth: Path, input_names: dict
         assert letter is not None, f"no dead letter for {fault.kind} {fault.detail}: {fault.payload[:80]}"
         assert letter.reason == fault.reason, (fault, letter)
     late = [f for f in faults if f.kind == "late"]
-    assert sum((input_names[f.role], f.payload) in by_payload for f in late) >= len(late) * 0.9, (
-        "events 10-60 min late must be dead-lettered as late"
-    )
+    missed = [f for f in late if (input_names[f.role], f.payload) not in by_payload]
+    # Only an event among a partition's first two (before its watermark is known) can pass as on time.
+    assert late and len(missed) <= 4, f"{len(missed)} of {len(late)} events 10-60 min late not dead-lettered as late"
 
 
 async def check_points(config: Config, letters: list[DeadLetter]) -> None:
