@@ -200,6 +200,11 @@ class PartitionState(Generic[S]):
         :meth:`change` (after the table's recovery, while ``tp`` is assigned)."""
         return self._partition(tp).state
 
+    def loaded(self) -> list[S]:
+        """The states held in memory for the current assignment (for status reports; do not change them)."""
+        generation = self.app.consumer_generation_id
+        return [part.state for part in self._parts.values() if part.generation == generation]
+
     def applied_offset(self, tp: TP) -> int:
         """The hwm of ``tp``: the last input offset whose effect the state holds (same rules as :meth:`current`)."""
         return self._partition(tp).hwm

@@ -32,13 +32,13 @@ import msgspec
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.faust_bulk import BulkApp
 from streams.ingest_stage import IngestStage, IngestState, Record
 from streams.partition_state import PartitionState
 from streams.window_merge import MergeStage
 from telewatch.config import INPUT_ROLES, Config
 from telewatch.worker_runtime import (
     Outputs,
+    OutputsApp,
     app_options,
     assigned_partitions,
     payloads,
@@ -77,22 +77,6 @@ class _Input:
             self.delta_per_record = 0.8 * self.delta_per_record + 0.2 * max(len(delta) / records, 1.0)
 
 
-class StreamsApp(BulkApp):
-    """The worker's faust app: starts and stops the worker's outputs with itself."""
-
-    streams_worker: StreamsWorker
-
-    async def on_start(self) -> None:
-        """Start the output producer and the InfluxDB sink before the consumer starts."""
-        await self.streams_worker.start_outputs()
-        await super().on_start()
-
-    async def on_stop(self) -> None:
-        """Flush and close the outputs after the consumer has stopped."""
-        await super().on_stop()
-        await self.streams_worker.stop_outputs()
-
-
 class StreamsWorker:
     """Builds the faust app of the streams stage from the configuration."""
 
@@ -102,8 +86,10 @@ class StreamsWorker:
         self.status_file = status_file
         settings = config.streams
         topics = config.kafka.topics
-        self.app = StreamsApp(app_id, **app_options(config, "streams", app_id, MAX_BATCH))
-        self.app.streams_worker = self
+        self.outputs = Outputs(config)
+        self.app = OutputsApp(
+            app_id, self.outputs, self._write_status, **app_options(config, "streams", app_id, MAX_BATCH)
+        )
         self._lock = asyncio.Lock()
         self._last_batch: dict[TP, float] = {}
         self.inputs: dict[str, _Input] = {}
@@ -116,8 +102,6 @@ class StreamsWorker:
         self.merge = MergeStage(settings, list(INPUT_ROLES))
         self.merge_state = stage_table(self.app, "merge", topics.partials.partitions, self.merge)
         self.app.bulk_topic(topics.partials.name, self._on_partials)
-        self.outputs = Outputs(config)
-        self.outputs.on_failure = self.app.crash
         self._started = time.monotonic()
         self._reported = (self._started, 0)
         self.app.timer(1.0)(self._tick)
@@ -127,16 +111,6 @@ class StreamsWorker:
         """The table changelog topics (name → partitions), to create compacted before the first start."""
         tables = [i.state for i in self.inputs.values()] + [self.merge_state]
         return {t.changelog_topic_name: t.partitions for t in tables}
-
-    # -- outputs ------------------------------------------------------------------------------
-    async def start_outputs(self) -> None:
-        """Start the producer of metric points, partials and dead letters, and the InfluxDB sink."""
-        await self.outputs.start()
-
-    async def stop_outputs(self) -> None:
-        """Flush and close the outputs."""
-        await self.outputs.stop()
-        self._write_status()
 
     # -- batches and ticks ----------------------------------------------------------------------
     async def _on_input(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -216,6 +190,9 @@ class StreamsWorker:
             "resent_partials": merge.resent_partials,
             "windows": merge.windows,
             "points": merge.points,
+            # Windows still to close here (input partitions) and closed ones awaiting other partitions (merge).
+            "open_windows": sum(len(s.aggregator.open) for i in self.inputs.values() for s in i.state.loaded()),
+            "pending_windows": sum(len(m.pending) for s in self.merge_state.loaded() for m in s.sources.values()),
             "series": len(merge.series),
             "influxdb": self.outputs.sink_status(),
             "batches_in_flight": self.outputs.in_flight(),

@@ -145,13 +145,19 @@ async def test_kill9_restart_and_second_worker_equal_batch_recomputation(config:
 
 
 async def wait_for_points(config: Config, workers: list[WorkerProcess], tmp_path: Path) -> list[DeadLetter]:
-    """Wait until both workers are idle and the points stop changing; return the dead letters."""
+    """Wait until both workers are idle, every window closed and merged, and the points stop changing."""
     previous = -1
     for _ in range(60):
         await asyncio.sleep(3)
         statuses = [w.status() or {} for w in workers]
         points = sum(s.get("points", 0) for s in statuses)
-        settled = all(s.get("events_per_s", 1) == 0 and s.get("batches_in_flight", 1) == 0 for s in statuses)
+        settled = all(
+            s.get("events_per_s", 1) == 0
+            and s.get("batches_in_flight", 1) == 0
+            and s.get("open_windows", 1) == 0
+            and s.get("pending_windows", 1) == 0
+            for s in statuses
+        )
         if points and points == previous and settled:
             break
         previous = points
