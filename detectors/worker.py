@@ -27,11 +27,11 @@ from faust.types import TP
 
 from detectors.correlate import CorrelateStage
 from detectors.detect_stage import DetectStage
-from streams.faust_bulk import BulkApp
 from telewatch.config import Config, load_config
 from telewatch.config_loader import ConfigError
 from telewatch.worker_runtime import (
     Outputs,
+    OutputsApp,
     app_options,
     assigned_partitions,
     payloads,
@@ -47,23 +47,6 @@ APP_ID = "telewatch-detectors"
 MAX_BATCH = 4096
 
 
-class DetectorsApp(BulkApp):
-    """The worker's faust app: starts and stops its outputs with itself."""
-
-    detectors_worker: DetectorsWorker
-
-    async def on_start(self) -> None:
-        """Start the outputs before the consumer starts."""
-        await self.detectors_worker.outputs.start()
-        await super().on_start()
-
-    async def on_stop(self) -> None:
-        """Flush and close the outputs after the consumer has stopped."""
-        await super().on_stop()
-        await self.detectors_worker.outputs.stop()
-        self.detectors_worker.write_status()
-
-
 class DetectorsWorker:
     """Builds the faust app of the detectors stage; ``config_path`` is watched for changes."""
 
@@ -77,10 +60,10 @@ class DetectorsWorker:
         self.generation = 1
         self.reload_error: str | None = None
         topics = config.kafka.topics
-        self.app = DetectorsApp(app_id, **app_options(config, "detectors", app_id, MAX_BATCH))
-        self.app.detectors_worker = self
         self.outputs = Outputs(config)
-        self.outputs.on_failure = self.app.crash
+        self.app = OutputsApp(
+            app_id, self.outputs, self.write_status, **app_options(config, "detectors", app_id, MAX_BATCH)
+        )
         self._lock = asyncio.Lock()
         self.detect = DetectStage(config)
         self.detect_state = stage_table(self.app, "detectors", topics.metrics.partitions, self.detect)

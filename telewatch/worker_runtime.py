@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.faust_bulk import TANSU_SETTINGS
+from streams.faust_bulk import TANSU_SETTINGS, BulkApp
 from streams.influx_sink import InfluxSink
 from streams.influx_writer import build_writer
 from streams.outbox import HasOutbox, Outgoing, change_sending, mark_sent, unsent
@@ -257,3 +257,28 @@ def write_status(path: Path | None, status: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(msgspec.json.encode(status))
     tmp.replace(path)
+
+
+class OutputsApp(BulkApp):
+    """A worker's faust app: its outputs start before the consumer, and are flushed and closed after it stops.
+
+    A failure in a batch's background work (see :class:`Outputs`) crashes the app.
+    ``on_stopped`` runs last (e.g. to write a final status file).
+    """
+
+    def __init__(self, id: str, outputs: Outputs, on_stopped: Callable[[], object], **options: Any) -> None:
+        super().__init__(id, **options)
+        self.outputs = outputs
+        self.on_stopped = on_stopped
+        outputs.on_failure = self.crash
+
+    async def on_start(self) -> None:
+        """Start the outputs, then the app (consumer included)."""
+        await self.outputs.start()
+        await super().on_start()
+
+    async def on_stop(self) -> None:
+        """Stop the app, then finish, flush and close the outputs."""
+        await super().on_stop()
+        await self.outputs.stop()
+        self.on_stopped()
