@@ -339,6 +339,8 @@ class WorkerResult:
     influxdb_written: int | None
     peak_rss_mib: float
     final_rss_mib: float
+    #: Encoded state (snapshots + deltas) the worker's tables held at the end.
+    state_mib: float
     #: Every status seen: (seconds since the process started, worker uptime, events, CPU seconds, points).
     trail: list[tuple[float, float, int, float, int]]
 
@@ -505,6 +507,7 @@ def run_worker(config_path: Path, stack: Stack, workdir: Path, total: int, optio
         influxdb_written=influxdb.get("written"),
         peak_rss_mib=peak,
         final_rss_mib=rss,
+        state_mib=int(status.get("state_bytes", 0)) / 2**20,
         trail=[(round(s.seen_s, 3), s.uptime_s, s.events, s.cpu_s, int(s.status["points"])) for s in watch.samples],
     )
 
@@ -535,6 +538,8 @@ class MemoryResult:
     cells: tuple[int, int]
     series: tuple[int, int]
     peak_rss_mib: tuple[float, float]
+    #: Encoded state held by the tables at the end of each run.
+    state_mib: tuple[float, float]
 
     @property
     def per_10k_series_mib(self) -> float | None:
@@ -591,6 +596,7 @@ def run_bench(options: Options, scratch: Path) -> dict[str, Any]:
                 (produced.cells, big.cells),
                 (worker.series, big_worker.series),
                 (worker.peak_rss_mib, big_worker.peak_rss_mib),
+                (worker.state_mib, big_worker.state_mib),
             )
     return {
         "broker": options.broker,
@@ -654,7 +660,8 @@ def _details(r: dict[str, Any]) -> list[str]:
         f"{w['influxdb_written'] or 0:,} lines written to InfluxDB",
         f"  outputs final {w['drain_s']:.1f} s after the last event was read "
         f"(streams.idle_timeout_s {r['options']['idle_timeout_s']})",
-        f"  worker peak RSS (VmHWM): {w['peak_rss_mib']:,.0f} MiB (RSS at the end {w['final_rss_mib']:,.0f} MiB)",
+        f"  worker peak RSS (VmHWM): {w['peak_rss_mib']:,.0f} MiB (RSS at the end {w['final_rss_mib']:,.0f} MiB; "
+        f"encoded state held by its tables {w['state_mib']:,.0f} MiB)",
     ]
 
 
@@ -664,9 +671,11 @@ def _memory(r: dict[str, Any]) -> list[str]:
         return []
     per = "n/a" if mem["per_10k_series_mib"] is None else f"{mem['per_10k_series_mib']:,.1f} MiB"
     (rss0, rss1), (series0, series1), (cells0, cells1) = mem["peak_rss_mib"], mem["series"], mem["cells"]
+    state0, state1 = mem["state_mib"]
     return [
         f"  memory per 10,000 series: {per} (peak RSS {rss0:,.0f} -> {rss1:,.0f} MiB for {series0:,} -> "
-        f"{series1:,} series: {cells0:,} -> {cells1:,} cells, same events and rate)"
+        f"{series1:,} series: {cells0:,} -> {cells1:,} cells, same events and rate; encoded state held by the "
+        f"tables {state0:,.0f} -> {state1:,.0f} MiB)"
     ]
 
 

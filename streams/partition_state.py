@@ -205,6 +205,11 @@ class PartitionState(Generic[S]):
         generation = self.app.consumer_generation_id
         return [part.state for part in self._parts.values() if part.generation == generation]
 
+    def held_bytes(self) -> int:
+        """Bytes of the snapshots and deltas the table holds in memory for the current assignment."""
+        generation = self.app.consumer_generation_id
+        return sum(p.base_bytes + p.delta_bytes for p in self._parts.values() if p.generation == generation)
+
     def applied_offset(self, tp: TP) -> int:
         """The hwm of ``tp``: the last input offset whose effect the state holds (same rules as :meth:`current`)."""
         return self._partition(tp).hwm

@@ -194,6 +194,8 @@ class StreamsWorker:
             "open_windows": sum(len(s.aggregator.open) for i in self.inputs.values() for s in i.state.loaded()),
             "pending_windows": sum(len(m.pending) for s in self.merge_state.loaded() for m in s.sources.values()),
             "series": len(merge.series),
+            # Encoded state (snapshots + deltas) held by the changelogged tables, besides the live state.
+            "state_bytes": sum(i.state.held_bytes() for i in self.inputs.values()) + self.merge_state.held_bytes(),
             "influxdb": self.outputs.sink_status(),
             "batches_in_flight": self.outputs.in_flight(),
             "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned_partitions(self.app)),

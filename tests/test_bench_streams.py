@@ -51,8 +51,11 @@ def test_steady_rate_falls_back_to_first_and_done(bench: ModuleType) -> None:
 
 
 def test_memory_per_10k_series(bench: ModuleType) -> None:
-    assert bench.MemoryResult((200, 3200), (1_000, 21_000), (100.0, 160.0)).per_10k_series_mib == pytest.approx(30.0)
-    assert bench.MemoryResult((200, 200), (1_000, 1_000), (100.0, 101.0)).per_10k_series_mib is None
+    state = (10.0, 12.0)
+    assert bench.MemoryResult((200, 3200), (1_000, 21_000), (100.0, 160.0), state).per_10k_series_mib == pytest.approx(
+        30.0
+    )
+    assert bench.MemoryResult((200, 200), (1_000, 1_000), (100.0, 101.0), state).per_10k_series_mib is None
 
 
 @pytest.mark.parametrize("broker", ["tansu", "kafka"])

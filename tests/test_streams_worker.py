@@ -159,6 +159,7 @@ async def wait_for_points(config: Config, workers: list[WorkerProcess], tmp_path
             for s in statuses
         )
         if points and points == previous and settled:
+            assert all(s["state_bytes"] > 0 for s in statuses), "each worker reports the state its tables hold"
             break
         previous = points
     else:
