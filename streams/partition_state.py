@@ -202,13 +202,11 @@ class PartitionState(Generic[S]):
 
     def loaded(self) -> list[S]:
         """The states held in memory for the current assignment (for status reports; do not change them)."""
-        generation = self.app.consumer_generation_id
-        return [part.state for part in self._parts.values() if part.generation == generation]
+        return [part.state for part in self._loaded_parts()]
 
     def held_bytes(self) -> int:
         """Bytes of the snapshots and deltas the table holds in memory for the current assignment."""
-        generation = self.app.consumer_generation_id
-        return sum(p.base_bytes + p.delta_bytes for p in self._parts.values() if p.generation == generation)
+        return sum(part.base_bytes + part.delta_bytes for part in self._loaded_parts())
 
     def applied_offset(self, tp: TP) -> int:
         """The hwm of ``tp``: the last input offset whose effect the state holds (same rules as :meth:`current`)."""
@@ -237,6 +235,10 @@ class PartitionState(Generic[S]):
         ack_records(self.app, tp, records)
 
     # -- internals ------------------------------------------------------------
+    def _loaded_parts(self) -> list[_Partition[S]]:
+        generation = self.app.consumer_generation_id
+        return [part for part in self._parts.values() if part.generation == generation]
+
     def _partition(self, tp: TP) -> _Partition[S]:
         # Only called for a batch, so after the table's recovery has finished.
         generation = self.app.consumer_generation_id
