@@ -81,6 +81,15 @@ def test_a_complaint_surge_shows_in_a_short_sum_within_a_few_windows() -> None:
     assert any(v.flagged for v in verdicts[1:])
 
 
+def test_a_batch_of_complaints_is_flagged_in_its_own_window() -> None:
+    """Complaints at about 0.03 a window, then 6 in one window (a batch after an outage): flagged at once."""
+    detector = build_detector("complaint_count|category=network|region=north")
+    rng = np.random.default_rng(12)
+    flags = [detector.feed(T0 + 60.0 * i, float(rng.poisson(0.03))).flagged for i in range(2 * 1440)]
+    assert not any(flags[60:]), "no false alarm on the usual trickle"
+    assert detector.feed(T0 + 60.0 * 2 * 1440, 6.0).flagged
+
+
 def test_a_few_rare_events_are_judged_by_their_poisson_tail() -> None:
     """5 drops in 133 calls where 0.6 % drop (0.8 expected) is 4.6 binomial standard deviations but happens
     about once in 700 windows: not anomalous. 9 drops (once in 10^6) are."""
