@@ -244,9 +244,9 @@ def ack_records(app: faust.App, tp: TP, records: Iterable[HasOffset]) -> int:
     consumer: Any = app.consumer
     acked_index: set[int] = consumer._acked_index[tp]
     committed = consumer._committed_offset[tp]
-    offsets = [record.offset for record in records]
-    last = max(offsets, default=-1)
-    new: list[int] = []
+    offsets = _offsets(records)
+    last = offsets[-1] if isinstance(offsets, range) else max(offsets, default=-1)
+    new: Sequence[int] = []
     with ack_lock:
         if app.topics.acks_enabled_for(tp.topic):
             if committed is not None and offsets and offsets[0] < committed:
@@ -264,6 +264,16 @@ def ack_records(app: faust.App, tp: TP, records: Iterable[HasOffset]) -> int:
             unacked.discard(message)
     notify(consumer._waiting_for_ack)
     return len(new)
+
+
+def _offsets(records: Iterable[HasOffset]) -> Sequence[int]:
+    """The records' offsets; a ``range`` when they are consecutive, as a fetched batch usually is (no Python
+    work per record: this ran for every event)."""
+    if isinstance(records, Sequence) and records:
+        first, last = records[0].offset, records[-1].offset
+        if last - first + 1 == len(records):  # offsets in a partition's batch only increase
+            return range(first, last + 1)
+    return [record.offset for record in records]
 
 
 async def ensure_topics(
