@@ -12,7 +12,8 @@ cache (``TELEWATCH_CACHE`` or ``.telewatch/cache``, as for the tests). Steps:
    and bad events, simulated from 6 h ago at ``--rate`` events per simulated second, as fast as the broker
    takes them;
 3. (a) baseline: a bare aiokafka consumer group over the four topics that reads every record and
-   JSON-decodes it (msgspec);
+   JSON-decodes it (msgspec), run once before and once after the worker; its rates are the mean of the
+   two (a drift of the machine during the bench then shows as a difference instead of moving the ratio);
    (b) the streams worker run as a user runs it, ``telewatch streams -c CONFIG --status-file FILE --app-id ID``
    (a subprocess), watched through its status file until it has counted every event and its metric points
    stop growing (the last windows close ``streams.idle_timeout_s`` after the input goes quiet).
@@ -47,6 +48,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -583,10 +585,12 @@ def run_bench(options: Options, scratch: Path) -> dict[str, Any]:
     base_cells = TopologySettings().cells_per_region
     with running_stack(options.broker, scratch / "home") as stack:
         config, path, produced = run_one(stack, scratch, options, base_cells)
-        say("(a) bare aiokafka loop")
+        say("(a) bare aiokafka loop, before the worker")
         bare = asyncio.run(bare_loop(config, produced.events))
         say("(b) streams worker")
         worker = run_worker(path, stack, scratch, produced.events, options)
+        say("(a) bare aiokafka loop again, after the worker")
+        bare_after = asyncio.run(bare_loop(config, produced.events))
         memory = None
         if options.memory_cells:
             _, big_path, big = run_one(stack, scratch, options, options.memory_cells)
@@ -598,15 +602,20 @@ def run_bench(options: Options, scratch: Path) -> dict[str, Any]:
                 (worker.peak_rss_mib, big_worker.peak_rss_mib),
                 (worker.state_mib, big_worker.state_mib),
             )
+    bare_runs = [bare.steady, bare_after.steady]
+    bare_steady = statistics.fmean(bare_runs)
+    bare_end_to_end = statistics.fmean([bare.end_to_end, bare_after.end_to_end])
     return {
         "broker": options.broker,
         "machine": machine(),
         "options": asdict(options),
         "produced": asdict(produced) | {"events_per_s": produced.events / produced.wall_s},
-        "bare": asdict(bare) | {"end_to_end": bare.end_to_end, "steady": bare.steady},
+        # The bare loop's rates are the mean of a run before and one after the worker (a drift of the machine
+        # during the bench shows as a difference between the two instead of moving the ratio).
+        "bare": asdict(bare) | {"end_to_end": bare_end_to_end, "steady": bare_steady, "steady_runs": bare_runs},
         "worker": asdict(worker) | {"end_to_end": worker.end_to_end},
-        "ratio_steady": worker.steady / bare.steady if worker.steady else None,
-        "ratio_end_to_end": worker.end_to_end / bare.end_to_end,
+        "ratio_steady": worker.steady / bare_steady if worker.steady else None,
+        "ratio_end_to_end": worker.end_to_end / bare_end_to_end,
         "memory": None if memory is None else asdict(memory) | {"per_10k_series_mib": memory.per_10k_series_mib},
     }
 
@@ -650,8 +659,10 @@ def _details(r: dict[str, Any]) -> list[str]:
         else "worker {:.0%} of a core, broker {:.0%}, all else {:.0%}".format(*w["cpu_shares"])
     )
     return [
-        f"  bare loop: first records {bare['startup_s']:.1f} s after its start (group join), all read at "
-        f"{bare['total_s']:.1f} s; {bare['undecodable']:,} records were not JSON",
+        f"  bare loop: steady {_rate(bare['steady_runs'][0])} events/s before the worker, "
+        f"{_rate(bare['steady_runs'][1])} after (the table shows their mean); first run: first records "
+        f"{bare['startup_s']:.1f} s after its start (group join), all read at {bare['total_s']:.1f} s; "
+        f"{bare['undecodable']:,} records were not JSON",
         f"  worker: first status {w['first_status_s']:.1f} s after the process start (imports, group join, table "
         f"recovery; {w['first_status_events']:,} events already read), all read at {w['total_s']:.1f} s",
         f"  CPU while streaming: {shares}; worker CPU until all read {w['cpu_s']:.1f} s (start-up included)",
