@@ -251,6 +251,8 @@ class AddResult:
     late: list[Event] = field(default_factory=list)
     #: Where each late event is in the batch.
     late_at: list[int] = field(default_factory=list)
+    #: The progress the late events were judged against, as it stood at the batch's end.
+    closed_until: float = float("-inf")
     duplicates: int = 0
 
 
@@ -320,7 +322,7 @@ class PartitionAggregator:
             # A small step forward is believed; a jump only when the event before it agrees (within a step).
             if ts > watermark and (ts - watermark <= step or abs(ts - last_ts) <= step):
                 watermark = ts
-                progress = (int(ts - lateness) // window_s) * window_s
+                progress = (int(ts - lateness) // window_s) * window_s  # progress_at(ts), without a call per event
                 if progress > closed:
                     closed = progress
             last_ts = ts
@@ -334,7 +336,7 @@ class PartitionAggregator:
             else:
                 window.append(ev)
         self.watermark, self.last_ts = watermark, last_ts
-        result.duplicates = duplicates
+        result.duplicates, result.closed_until = duplicates, closed
         for start, window_events in by_window.items():
             cube = result.windows[start] = WindowCube()
             add_events(self.plan, cube, window_events)

@@ -138,9 +138,8 @@ class IngestStage:
             late_cube = WindowCube()
             add_events(self.plan, late_cube, result.late)
             state.late.merge(late_cube)
-            closed_until = max(aggregator.closed_until, aggregator.progress_at(aggregator.watermark))
             for ev, at in zip(result.late, result.late_at, strict=True):
-                rejection = self._late(ev, closed_until)
+                rejection = self._late(ev, result.closed_until)
                 outbox.append(self._dead_letter(rejection, partition, records[batch.positions[at]], now))
             rejects["late"] = rejects.get("late", 0) + len(result.late)
         for reason, n in rejects.items():
