@@ -33,7 +33,6 @@ from telewatch.worker_runtime import (
     Outputs,
     OutputsApp,
     app_options,
-    assigned_partitions,
     payloads,
     stage_table,
     write_status,
@@ -141,9 +140,7 @@ class DetectorsWorker:
             "correlated": self.correlate.incidents,
             "config_generation": self.generation,
             "reload_error": self.reload_error,
-            "influxdb": self.outputs.sink_status(),
-            "batches_in_flight": self.outputs.in_flight(),
-            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned_partitions(self.app)),
+            **self.app.runtime_status(),
         }
 
     def write_status(self) -> dict[str, Any]:

@@ -40,7 +40,6 @@ from telewatch.worker_runtime import (
     Outputs,
     OutputsApp,
     app_options,
-    assigned_partitions,
     payloads,
     stage_table,
     write_status,
@@ -196,9 +195,7 @@ class StreamsWorker:
             "series": len(merge.series),
             # Encoded state (snapshots + deltas) held by the changelogged tables, besides the live state.
             "state_bytes": sum(i.state.held_bytes() for i in self.inputs.values()) + self.merge_state.held_bytes(),
-            "influxdb": self.outputs.sink_status(),
-            "batches_in_flight": self.outputs.in_flight(),
-            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned_partitions(self.app)),
+            **self.app.runtime_status(),
         }
 
     async def _report(self) -> None:

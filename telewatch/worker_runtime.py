@@ -242,14 +242,6 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-def assigned_partitions(app: faust.App) -> list[TP]:
-    """The partitions the app's consumer has now (none before it has started)."""
-    try:
-        return list(app.consumer.assignment())
-    except Exception:  # the consumer is not started yet
-        return []
-
-
 def write_status(path: Path | None, status: dict[str, Any]) -> None:
     """Replace ``path`` with ``status`` as JSON (atomically: readers never see half a file)."""
     if path is None:
@@ -282,3 +274,15 @@ class OutputsApp(BulkApp):
         await super().on_stop()
         await self.outputs.stop()
         self.on_stopped()
+
+    def runtime_status(self) -> dict[str, Any]:
+        """The status fields every worker reports: InfluxDB sink, batches in the background, assigned partitions."""
+        try:
+            assigned = list(self.consumer.assignment())
+        except Exception:  # the consumer is not started yet
+            assigned = []
+        return {
+            "influxdb": self.outputs.sink_status(),
+            "batches_in_flight": self.outputs.in_flight(),
+            "assigned": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned),
+        }
