@@ -211,7 +211,7 @@ class SeriesDetector:
             z = _ratio_z(value, estimate.expected, z, volume)
         if self.kind == "count":
             z = self._with_count_sum(z, value, estimate)
-        bad = {"up": z, "down": -z, "both": abs(z)}[spec.direction]
+        bad = _bad_part(z, spec.direction)
         if estimate.score is not None:
             score = estimate.score
             # A family that scores itself (half_space_trees): threshold 4 (the default) means a score of 0.5.
@@ -222,7 +222,7 @@ class SeriesDetector:
         reason = ""
         if self.kind == "ratio" and estimate.score is None:  # value series drift together with their noise
             # The sum takes the normal z: summed over many windows, the rare events' skew averages out.
-            drift = {"up": drift_z, "down": -drift_z, "both": abs(drift_z)}[spec.direction]
+            drift = _bad_part(drift_z, spec.direction)
             self._cusum = min(max(0.0, self._cusum + min(max(drift, -4.0), 4.0) - CUSUM_ALLOWANCE), CUSUM_LIMIT)
             if self._cusum >= CUSUM_LIMIT and drift > 0 and not anomalous:
                 anomalous, reason = True, f"sustained drift (CUSUM {self._cusum:.1f})"
@@ -287,6 +287,11 @@ class SeriesDetector:
         if self.kind == "count":
             return max(lower, 0.0), upper
         return lower, upper
+
+
+def _bad_part(z: float, direction: str) -> float:
+    """``z`` as a deviation in the bad direction (negative when it goes the good way)."""
+    return {"up": z, "down": -z, "both": abs(z)}[direction]
 
 
 def _ratio_z(value: float, expected: float, z: float, volume: float) -> float:
