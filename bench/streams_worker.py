@@ -64,16 +64,17 @@ import msgspec
 import yaml
 from aiokafka import AIOKafkaConsumer
 
+from core.settings import TopicsSettings
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from devstack.process import ManagedServer, free_ports, stop_process
 from devstack.tansu import TansuServer
+from runtime.faust_bulk import TANSU_SETTINGS
+from runtime.topics import ensure_topics
 from simulator import KafkaSink, SimulatorSettings, Tick, run_simulation
 from simulator.settings import TopologySettings
-from streams.faust_bulk import TANSU_SETTINGS
 from streams.worker import MAX_BATCH
-from telewatch.config import Config, TopicsSettings, load_config
-from telewatch.topics import ensure_topics
+from telewatch.config import Config, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PORT_NAMES = (

@@ -14,17 +14,19 @@ their detectors here, so a verdict in a backtest is the verdict live.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from core.metrics import MetricDefinition, default_metrics
+from core.series import parse_series_key
 from detectors.series_detector import SeriesDetector, ValueKind, Verdict
-from streams.metric_config import StreamsSettings
-from streams.series import parse_series_key
-from telewatch.config import Config
+from detectors.settings import DetectorSettings
 
 __all__ = ["SeriesDetector", "Verdict", "build_detector", "value_kind"]
 
 
-def value_kind(streams: StreamsSettings, metric: str) -> ValueKind:
-    """How a metric's value relates to its volume: ``ratio``, ``count`` or ``value``."""
-    for definition in streams.metrics:
+def value_kind(metrics: Sequence[MetricDefinition], metric: str) -> ValueKind:
+    """How a metric's value relates to its volume: ``ratio``, ``count`` or ``value`` (also for unknown metrics)."""
+    for definition in metrics:
         if definition.name == metric:
             if definition.kind == "ratio":
                 return "ratio"
@@ -34,8 +36,14 @@ def value_kind(streams: StreamsSettings, metric: str) -> ValueKind:
     return "value"
 
 
-def build_detector(series: str, config: Config | None = None) -> SeriesDetector:
-    """The detector ``config`` (default: the shipped defaults) gives series ``series`` (a series key)."""
-    cfg = config if config is not None else Config()
+def build_detector(
+    series: str, settings: DetectorSettings | None = None, metrics: Sequence[MetricDefinition] | None = None
+) -> SeriesDetector:
+    """The detector ``settings`` give series ``series`` (a series key; a plain name is a metric of its own).
+
+    Defaults: the shipped detector settings and metric definitions.
+    """
+    chosen = settings if settings is not None else DetectorSettings()
     metric, _ = parse_series_key(series)
-    return SeriesDetector(cfg.detectors.spec_for(metric, series), value_kind(cfg.streams, metric))
+    kind = value_kind(metrics if metrics is not None else default_metrics(), metric)
+    return SeriesDetector(chosen.spec_for(metric, series), kind)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from core.contracts import Anomaly, Severity
+from core.influx_schema import anomaly_line
 from detectors.settings import CorrelationSettings
-from streams import replay_delta
-from streams.contracts import Anomaly, Severity
-from streams.influx_schema import anomaly_line
-from streams.outbox import Outgoing
+from runtime import replay_delta
+from runtime.outbox import Outgoing
 
 DETECTOR = "correlation"
 SURGE_METRIC = "complaint_count"
@@ -49,6 +49,9 @@ class CorrelateState:
 
 class CorrelateStage(replay_delta.ReplayStage[CorrelateState]):
     """Pairs metric anomalies with complaint surges (see the module docstring)."""
+
+    #: Format version of this stage's snapshots (see ``runtime.state_format``).
+    state_format = 1
 
     def __init__(self, settings: CorrelationSettings) -> None:
         self.settings = settings

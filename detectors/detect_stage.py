@@ -5,7 +5,7 @@ partition, in window order) :class:`DetectStage` keeps one
 :class:`~detectors.series_detector.SeriesDetector` per series. Each point is
 judged, then learned. Every judged point's expectation, band and score go to
 InfluxDB (``telewatch_score``); a flagged point becomes an
-:class:`~streams.contracts.Anomaly` on the anomalies topic and in InfluxDB
+:class:`~core.contracts.Anomaly` on the anomalies topic and in InfluxDB
 (``telewatch_anomaly``). When a metric's newest window moves on and a series
 that normally has traffic sent nothing for ``silence_after`` windows, the
 silence is judged too.
@@ -29,15 +29,15 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from core.contracts import Anomaly, Evidence, MetricPoint, Severity
+from core.influx_schema import anomaly_line, score_line
+from core.metrics import MetricDefinition
+from core.series import parse_series_key
 from detectors.api import value_kind
 from detectors.series_detector import SeriesDetector, Verdict
-from detectors.settings import DetectorSpec
-from streams import replay_delta
-from streams.contracts import Anomaly, Evidence, MetricPoint, Severity
-from streams.influx_schema import anomaly_line, score_line
-from streams.outbox import Outgoing
-from streams.series import parse_series_key
-from telewatch.config import Config
+from detectors.settings import DetectorSettings, DetectorSpec
+from runtime import replay_delta
+from runtime.outbox import Outgoing
 
 _point_decoder = msgspec.json.Decoder(MetricPoint)
 _json = msgspec.json.Encoder()
@@ -69,15 +69,19 @@ class DetectCounters:
 class DetectStage(replay_delta.ReplayStage[DetectState]):
     """Judges metric points with the configured detectors (see the module docstring)."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    #: Format version of this stage's snapshots (see ``runtime.state_format``).
+    state_format = 1
+
+    def __init__(self, settings: DetectorSettings, metrics: Sequence[MetricDefinition]) -> None:
+        self.settings = settings
+        self.metrics = list(metrics)
         self.counters = DetectCounters()
         #: (metric, matching series overrides) → spec, for the current config.
         self._specs: dict[tuple[str, tuple[int, ...]], DetectorSpec] = {}
 
-    def reconfigure(self, config: Config) -> None:
-        """Use a new configuration: each series picks up its new spec at its next point."""
-        self.config = config
+    def reconfigure(self, settings: DetectorSettings) -> None:
+        """Use new settings: each series picks up its new spec at its next point."""
+        self.settings = settings
         self._specs.clear()
 
     def new_state(self) -> DetectState:
@@ -99,16 +103,14 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     # -- judging ------------------------------------------------------------------------------
     def detector_for(self, state: DetectState, point: MetricPoint) -> SeriesDetector:
         """The series' detector: kept while its spec is unchanged, adjusted or rebuilt when the config changed."""
-        settings = self.config.detectors
+        settings = self.settings
         key = (point.metric, settings.matching(point.series))
         spec = self._specs.get(key)
         if spec is None:  # validating a spec costs more than judging a point: once per metric and overrides
             spec = self._specs[key] = settings.spec_of(*key)
         detector = state.detectors.get(point.series)
         if detector is None:
-            detector = state.detectors[point.series] = SeriesDetector(
-                spec, value_kind(self.config.streams, point.metric)
-            )
+            detector = state.detectors[point.series] = SeriesDetector(spec, value_kind(self.metrics, point.metric))
         elif detector.spec != spec:
             if (detector.spec.family, detector.spec.params) == (spec.family, spec.params):
                 detector.respec(spec)  # thresholds, direction ...: the learned baseline stays

@@ -91,10 +91,6 @@ class Verdict:
 class SeriesDetector:
     """Feeds one series' points to its baseline and judges them (see the module docstring)."""
 
-    #: Counts: the highest z of the sums over the last windows at the last point (a class default, so
-    #: detectors pickled before it existed load).
-    _count_sum_z = 0.0
-
     def __init__(self, spec: DetectorSpec, kind: ValueKind) -> None:
         self.spec = spec
         self.kind = kind
@@ -113,6 +109,8 @@ class SeriesDetector:
         self._counts: deque[tuple[float, float]] = deque(maxlen=COUNT_SUM_WINDOWS[-1])
         #: One-sided CUSUM of the bad-direction z: a small shift that lasts (a slow degradation) adds up.
         self._cusum = 0.0
+        #: Counts: the highest z of the sums over the last windows at the last point.
+        self._count_sum_z = 0.0
 
     def respec(self, spec: DetectorSpec) -> None:
         """Take new options of the same family and parameters, keeping what the baseline has learned."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from core.settings import StackSettings
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from devstack.kannel_server import KannelServer
 from devstack.process import ManagedServer, ServerStatus
 from devstack.tansu import TansuServer
-from telewatch.config import StackSettings
 
 #: Server names in start order.
 SERVER_NAMES = ("tansu", "kafka", "influxdb", "kannel")

@@ -1,6 +1,6 @@
 """Labelled telecom traffic simulator: calls, SMS, network KPIs and complaints, with ground truth.
 
-It produces the four input event types of ``streams.contracts`` as JSON payloads,
+It produces the four input event types of ``core.contracts`` as JSON payloads,
 deterministically for a seed, a start time and its settings, with injected
 incidents (``incidents.jsonl``) and injected bad events (``faults.jsonl``).
 

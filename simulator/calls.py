@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.contracts import CallAttempt, Event
 from simulator.catalog import (
     AFTER_SETUP,
     CALL_DURATION_MEAN_S,
@@ -20,7 +21,6 @@ from simulator.effects import Effects
 from simulator.profile import TrafficProfile
 from simulator.source import IdSequence, Produced, objects, pick, pick_rows, stamps
 from simulator.topology import Topology
-from streams.contracts import CallAttempt, Event
 
 FAILED = CALL_RESULTS.index("failed")
 _MEAN_DURATION = np.array([CALL_DURATION_MEAN_S, 0.0, 0.0, 0.0, DROPPED_DURATION_MEAN_S])

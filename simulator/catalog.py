@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-from streams.contracts import CallResult, ComplaintCategory, Network, SmsKind, SmsStatus
+from core.contracts import CallResult, ComplaintCategory, Network, SmsKind, SmsStatus
 
 Role = Literal["calls", "sms", "kpi", "complaints"]
 #: The four input roles, in the order the simulator produces them each tick.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from core.contracts import Complaint, Event
+from core.privacy import mask_msisdn
 from simulator.catalog import CATEGORIES, MOBILE_PREFIXES, SCENARIOS, Role
 from simulator.effects import MAX_SCENARIOS, Effects
 from simulator.profile import TrafficProfile
 from simulator.source import IdSequence, Produced, objects, stamps
 from simulator.topology import Topology
-from streams.contracts import Complaint, Event
-from telewatch.privacy import mask_msisdn
 
 NETWORK = CATEGORIES.index("network")
 

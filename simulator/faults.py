@@ -15,13 +15,12 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 
+from core.contracts import INPUT_CONTRACTS, Event, payload_text
 from simulator.catalog import ROLES, Role
 from simulator.clock import utc
 from simulator.records import FaultRecord
 from simulator.settings import FaultKind, FaultSettings
 from simulator.tick import Batch
-from streams.contracts import INPUT_CONTRACTS, Event
-from streams.validation import payload_text
 
 REJECT_REASON: Final[dict[FaultKind, str | None]] = {
     "malformed_json": "malformed_json",

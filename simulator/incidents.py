@@ -1,6 +1,6 @@
 """Incident kinds: what each does to the network while active, and which series it moves.
 
-Series keys follow the metrics the streams stage derives (``streams.series.series_key``):
+Series keys follow the metrics the streams stage derives (``core.series.series_key``):
 ``call_setup_success_rate``, ``call_drop_rate``, ``call_setup_time_p95`` per {region} and
 {region, cell_id}; ``sms_delivery_success_rate``, ``sms_delivery_latency_p95`` per {channel} and
 {channel, kind}; ``network_kpi`` per {region, element, kpi}; ``complaint_count`` per
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.series import series_key
 from simulator.catalog import CATEGORIES, DROP_RATE, OUTAGE_SCENARIOS, SCENARIOS, SETUP_FAILURE, SMS_KINDS, SMS_SUCCESS
 from simulator.clock import utc
 from simulator.effects import Effects
 from simulator.records import IncidentRecord
 from simulator.settings import IncidentKind
 from simulator.topology import Topology
-from streams.series import series_key
 
 #: A region-level call metric is listed when the cell moves the region's bad-event rate by this much (relative).
 MATERIAL_REGION_RISE = 0.5

@@ -3,7 +3,7 @@
 Keys: cell id (calls), channel (sms), element (kpi), region (complaints); the
 partition is the one Kafka's default partitioner (murmur2 of the key) picks, so
 consumers see each key's events in send order. Record timestamps are the
-simulated send time. The topics must exist (``telewatch.topics.ensure_topics``).
+simulated send time. The topics must exist (``runtime.topics.ensure_topics``).
 On Tansu, whose ListOffsets answer is wrong after multi-record batches, pass
 ``batch_records=1`` when consumers rely on end offsets.
 """

@@ -11,13 +11,13 @@ import math
 
 import numpy as np
 
+from core.contracts import Event, KpiSample
 from simulator.catalog import KPIS, Role
 from simulator.clock import datetimes, to_ms
 from simulator.effects import Effects
 from simulator.profile import TrafficProfile
 from simulator.source import Produced, objects
 from simulator.topology import Topology
-from streams.contracts import Event, KpiSample
 
 
 class KpiSource:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.contracts import ComplaintCategory
 from simulator.catalog import CATEGORIES, SCENARIOS, category_of
 from simulator.clock import epoch
 from simulator.effects import Effects
@@ -14,7 +15,6 @@ from simulator.incidents import Incident, draw_params
 from simulator.records import IncidentRecord
 from simulator.settings import IncidentKind, IncidentSettings, ScheduledIncident
 from simulator.topology import Topology
-from streams.contracts import ComplaintCategory
 
 DAY_S = 86400.0
 #: Duration range (seconds) of random incidents per kind.

@@ -20,7 +20,7 @@ class IncidentRecord(msgspec.Struct, frozen=True, kw_only=True):
     end: datetime
     #: The target: some of region, cell_id, channel, category, scenario.
     scope: dict[str, str]
-    #: Series keys (``streams.series.series_key``) on which the effect is material.
+    #: Series keys (``core.series.series_key``) on which the effect is material.
     series: list[str]
     #: The incident's drawn magnitudes (e.g. ``success_rate``, ``latency_factor``).
     params: dict[str, float]

@@ -7,8 +7,8 @@ from typing import Any, Final, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.contracts import ComplaintCategory, SmsKind
 from simulator.catalog import CATEGORIES, KPIS, category_of
-from streams.contracts import ComplaintCategory, SmsKind
 
 IncidentKind = Literal["sms_channel_outage", "cell_outage", "core_congestion", "slow_degradation", "complaint_surge"]
 INCIDENT_KINDS: Final[tuple[IncidentKind, ...]] = get_args(IncidentKind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.contracts import Event, SmsDelivery
 from simulator.catalog import (
     FAILED_SHARE,
     SMS_ERRORS,
@@ -19,7 +20,6 @@ from simulator.effects import Effects
 from simulator.profile import TrafficProfile
 from simulator.source import IdSequence, Produced, objects, pick, stamps
 from simulator.topology import Topology
-from streams.contracts import Event, SmsDelivery
 
 DELIVERED, FAILED, EXPIRED = (SMS_STATUSES.index(s) for s in ("delivered", "failed", "expired"))
 

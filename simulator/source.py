@@ -9,10 +9,10 @@ from typing import NamedTuple, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from core.contracts import Event
 from simulator.catalog import Role
 from simulator.clock import datetimes, to_ms
 from simulator.effects import Effects
-from streams.contracts import Event
 
 
 class Produced(NamedTuple):

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.contracts import Event, MetricPoint, id_getter
+from core.metrics import Filter, MetricDefinition
+from core.series import series_key
 from streams import sketch
-from streams.contracts import Event, MetricPoint, id_getter
-from streams.metric_config import Filter, MetricDefinition
-from streams.series import series_key
 
 Key = tuple[Any, ...]
 

@@ -4,7 +4,7 @@
 count it into windows (:class:`~streams.aggregation.PartitionAggregator`),
 turn bad and late events into dead letters, and close windows into a
 :class:`~streams.partials.Partial`. Every change to the state is also returned
-as a *delta* (bytes) that :class:`~streams.partition_state.PartitionState`
+as a *delta* (bytes) that :class:`~runtime.partition_state.PartitionState`
 writes to a table changelog; replaying the deltas rebuilds the state exactly.
 
 What a batch sends (the partial, dead letters) is not sent straight away: it
@@ -25,11 +25,11 @@ from typing import Protocol
 
 import msgspec
 
+from core.contracts import INPUT_CONTRACTS, Event
+from runtime.outbox import Outgoing, start_batch
 from streams.aggregation import PartitionAggregator, SourcePlan, WindowCube, add_events
-from streams.contracts import INPUT_CONTRACTS, Event
-from streams.metric_config import StreamsSettings
-from streams.outbox import Outgoing, start_batch
 from streams.partials import CubeWire, Partial, cube_from_wire, cube_to_wire, encode_partial
+from streams.settings import StreamsSettings
 from streams.validation import EventDecoder, Rejection, dead_letter
 
 
@@ -105,6 +105,9 @@ _json = msgspec.json.Encoder()
 
 class IngestStage:
     """Windowing of one input topic (``source`` role), partition by partition."""
+
+    #: Format version of this stage's snapshots (see ``runtime.state_format``).
+    state_format = 1
 
     def __init__(self, source: str, topic: str, partitions: int, settings: StreamsSettings, max_future_skew_s: float):
         self.source = source

@@ -1,14 +1,13 @@
 """Decoding and validation of input events, with a precise reason for every rejection.
 
-A payload either becomes a typed event (:mod:`streams.contracts`) or a
+A payload either becomes a typed event (:mod:`core.contracts`) or a
 :class:`Rejection` that names the field at fault and what is wrong with it.
-Rejections become :class:`~streams.contracts.DeadLetter` records: nothing is
+Rejections become :class:`~core.contracts.DeadLetter` records: nothing is
 dropped in silence.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from streams.contracts import Complaint, DeadLetter, Event
-from telewatch.privacy import mask_msisdn
+from core.contracts import Complaint, DeadLetter, Event, payload_text
+from core.privacy import mask_msisdn
 
 #: Stable reason codes, used as a tag when dead letters are counted.
 REASONS: dict[str, str] = {
@@ -61,7 +60,7 @@ class DecodedBatch(Generic[E]):
 class EventDecoder(Generic[E]):
     """Decodes JSON payloads of one topic into ``event_type``, or explains why not.
 
-    >>> from streams.contracts import SmsDelivery
+    >>> from core.contracts import SmsDelivery
     >>> decoder = EventDecoder(SmsDelivery)
     >>> decoder.decode(b'{"ts": "2026-11-01T08:00:00Z", "region": "north"}', now=1.8e9)
     Rejection(reason='missing_field', detail='$.msg_id: required field is missing', field='$.msg_id')
@@ -154,14 +153,6 @@ def _explain_validation(message: str) -> Rejection:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-
-def payload_text(payload: bytes) -> str:
-    """The payload as text for a dead letter: UTF-8 when it is, else ``base64:...``."""
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(payload).decode("ascii")
 
 
 def dead_letter(

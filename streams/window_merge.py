@@ -27,14 +27,14 @@ from typing import Final
 
 import msgspec
 
-from streams import replay_delta
+from core.contracts import MetricPoint
+from core.influx_schema import deadletter_line, late_line, metric_line
+from core.series import parse_series_key
+from runtime import replay_delta
+from runtime.outbox import Outgoing
 from streams.aggregation import SourcePlan, WindowCube, rollup
-from streams.contracts import MetricPoint
-from streams.influx_schema import deadletter_line, late_line, metric_line
-from streams.metric_config import StreamsSettings
-from streams.outbox import Outgoing
 from streams.partials import CubeWire, Partial, cube_from_wire, cube_to_wire, decode_partial
-from streams.series import parse_series_key
+from streams.settings import StreamsSettings
 
 NEG_INF: Final = float("-inf")
 
@@ -105,6 +105,9 @@ _json = msgspec.json.Encoder()
 
 class MergeStage(replay_delta.ReplayStage[MergeState]):
     """Completes windows across input partitions and rolls them up (see the module docstring)."""
+
+    #: Format version of this stage's snapshots (see ``runtime.state_format``).
+    state_format = 1
 
     def __init__(self, settings: StreamsSettings, sources: Sequence[str]) -> None:
         self.settings = settings

@@ -7,7 +7,7 @@
     partials ──▶ MergeStage (per source) ──▶ metrics topic (keyed by series) + InfluxDB
 
 Each stage's state lives in a faust table with a changelog
-(:class:`~streams.partition_state.PartitionState`): one table per input topic
+(:class:`~runtime.partition_state.PartitionState`): one table per input topic
 (co-partitioned with it) and one for the partials topic. Several workers with
 the same ``app_id`` share the partitions; a killed one is replaced by the
 others or by itself on restart, with the same results.
@@ -19,9 +19,6 @@ the merge stage is not held up by a partition that has nothing to say.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,20 +29,12 @@ import msgspec
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
+from core.settings import INPUT_ROLES, Platform, ValidationSettings
+from runtime.partition_state import PartitionState
+from runtime.worker_shell import Worker
 from streams.ingest_stage import IngestStage, IngestState, Record
-from streams.partition_state import PartitionState
+from streams.settings import StreamsSettings
 from streams.window_merge import MergeStage
-from telewatch.config import INPUT_ROLES, Config
-from telewatch.worker_runtime import (
-    Outputs,
-    OutputsApp,
-    app_options,
-    payloads,
-    stage_table,
-    write_status,
-)
-
-log = logging.getLogger(__name__)
 
 #: Records per fetch (all partitions together).
 MAX_BATCH = 16384
@@ -76,45 +65,43 @@ class _Input:
             self.delta_per_record = 0.8 * self.delta_per_record + 0.2 * max(len(delta) / records, 1.0)
 
 
-class StreamsWorker:
-    """Builds the faust app of the streams stage from the configuration."""
+class StreamsWorker(Worker):
+    """Builds the faust app of the streams stage from its settings."""
 
-    def __init__(self, config: Config, *, app_id: str = APP_ID, status_file: Path | None = None) -> None:
-        self.config = config
-        self.app_id = app_id
-        self.status_file = status_file
-        settings = config.streams
-        topics = config.kafka.topics
-        self.outputs = Outputs(config)
-        self.app = OutputsApp(
-            app_id, self.outputs, self._write_status, **app_options(config, "streams", app_id, MAX_BATCH)
-        )
-        self._lock = asyncio.Lock()
+    stage = "streams"
+    max_batch = MAX_BATCH
+
+    def __init__(
+        self,
+        platform: Platform,
+        settings: StreamsSettings,
+        validation: ValidationSettings,
+        *,
+        app_id: str = APP_ID,
+        status_file: Path | None = None,
+    ) -> None:
+        super().__init__(platform, app_id=app_id, status_file=status_file)
+        self.settings = settings
+        topics = platform.kafka.topics
+        self.outputs = self.shell.outputs
         self._last_batch: dict[TP, float] = {}
         self.inputs: dict[str, _Input] = {}
         for role in INPUT_ROLES:
             topic = topics.by_role()[role]
-            stage = IngestStage(role, topic.name, topic.partitions, settings, config.validation.max_future_skew_s)
-            state = stage_table(self.app, f"windows-{role}", topic.partitions, stage)
+            stage = IngestStage(role, topic.name, topic.partitions, settings, validation.max_future_skew_s)
+            state = self.shell.table(f"windows-{role}", topic.partitions, stage)
             self.inputs[topic.name] = _Input(role, topic.name, stage, state)
-            self.app.bulk_topic(topic.name, self._on_input)
+            self.shell.on_batches(topic.name, self._on_input)
         self.merge = MergeStage(settings, list(INPUT_ROLES))
-        self.merge_state = stage_table(self.app, "merge", topics.partials.partitions, self.merge)
-        self.app.bulk_topic(topics.partials.name, self._on_partials)
-        self._started = time.monotonic()
-        self._reported = (self._started, 0)
+        self.merge_state = self.shell.table("merge", topics.partials.partitions, self.merge)
+        self.shell.consume(topics.partials.name, self.merge_state, self.merge.update)
+        self._reported = (time.monotonic(), 0)
         self.app.timer(1.0)(self._tick)
-        self.app.timer(1.0)(self._report)
-
-    def changelog_topics(self) -> dict[str, int]:
-        """The table changelog topics (name → partitions), to create compacted before the first start."""
-        tables = [i.state for i in self.inputs.values()] + [self.merge_state]
-        return {t.changelog_topic_name: t.partitions for t in tables}
 
     # -- batches and ticks ----------------------------------------------------------------------
     async def _on_input(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         source = self.inputs[tp.topic]
-        async with self._lock:
+        async with self.shell.lock:
             self._last_batch[tp] = time.monotonic()
             now = time.time()
 
@@ -129,20 +116,10 @@ class StreamsWorker:
                 await self.outputs.process(source.state, tp, records[at : at + size], update)
                 at += size
 
-    async def _on_partials(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        async with self._lock:
-            await self.outputs.process(
-                self.merge_state, tp, records, lambda state, fresh: self.merge.update(state, payloads(fresh))
-            )
-
-    def _ready(self) -> bool:
-        app: Any = self.app
-        return bool(app.started) and not app.rebalancing and not app.in_recovery and self.outputs.started
-
     async def _tick(self) -> None:
         """Close the windows of idle input partitions by the wall clock."""
-        idle_s = self.config.streams.idle_timeout_s
-        if not self._ready():
+        idle_s = self.settings.idle_timeout_s
+        if not self.shell.ready():
             return
         now = time.monotonic()
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic in self.inputs]
@@ -155,8 +132,8 @@ class StreamsWorker:
             if end is None or source.state.applied_offset(tp) + 1 < end:
                 continue
             clock = time.time() - idle_s
-            async with self._lock:
-                if not self._ready() or tp not in self.app.consumer.assignment():
+            async with self.shell.lock:
+                if not self.shell.ready() or tp not in self.app.consumer.assignment():
                     return
                 await self.outputs.drain(tp)
                 await self.outputs.flush(source.state.current(tp))
@@ -174,10 +151,9 @@ class StreamsWorker:
                 rejected[reason] = rejected.get(reason, 0) + n
         now = time.monotonic()
         since, before = self._reported
+        self._reported = (now, events)
         merge = self.merge.counters
         return {
-            "pid": os.getpid(),
-            "uptime_s": round(now - self._started, 1),
             "events": events,
             "events_per_s": round((events - before) / max(now - since, 1e-9), 1),
             "by_source": {i.role: msgspec.structs.asdict(_counters(i.stage)) for i in self.inputs.values()},
@@ -195,28 +171,15 @@ class StreamsWorker:
             "series": len(merge.series),
             # Encoded state (snapshots + deltas) held by the changelogged tables, besides the live state.
             "state_bytes": sum(i.state.held_bytes() for i in self.inputs.values()) + self.merge_state.held_bytes(),
-            **self.app.runtime_status(),
         }
 
-    async def _report(self) -> None:
-        status = self._write_status()
-        self._reported = (time.monotonic(), status["events"])
-        if int(status["uptime_s"]) % 10 == 0:
-            log.info(
-                "streams: %s events (%s/s), %s dead letters, %s late, %s duplicates; %s points, %s series",
-                status["events"],
-                status["events_per_s"],
-                sum(status["dead_letters"].values()),
-                status["late"],
-                status["duplicates"],
-                status["points"],
-                status["series"],
-            )
-
-    def _write_status(self) -> dict[str, Any]:
-        status = self.status()
-        write_status(self.status_file, status)
-        return status
+    def summary(self, status: dict[str, Any]) -> str:
+        """Events, dead letters, late, duplicates, points, series."""
+        return (
+            f"{status['events']} events ({status['events_per_s']}/s), {sum(status['dead_letters'].values())} "
+            f"dead letters, {status['late']} late, {status['duplicates']} duplicates; {status['points']} points, "
+            f"{status['series']} series"
+        )
 
 
 class _CountersView(msgspec.Struct):

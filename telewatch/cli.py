@@ -20,9 +20,18 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from detectors.backtest import BacktestResult, pooled_summary, read_incidents, run_backtest
-from detectors.backtest_report import write_report
-from detectors.recorded_points import (
+from core.config_loader import ConfigError
+from core.durations import parse_duration
+from detectors.worker import APP_ID as DETECTORS_APP_ID
+from devstack.process import MissingDependency, ServerFailed
+from devstack.stack import SERVER_NAMES, build_servers, select, statuses
+from runtime.interpreter import tune_interpreter
+from runtime.topics import ensure_topics
+from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
+from simulator.sinks import INCIDENTS_FILE
+from streams.worker import APP_ID
+from telewatch import wiring
+from telewatch.backtest.recorded_points import (
     SIMULATION_START,
     points_from_simulation,
     read_points,
@@ -30,20 +39,11 @@ from detectors.recorded_points import (
     simulation_settings,
     write_points,
 )
-from detectors.worker import APP_ID as DETECTORS_APP_ID
-from detectors.worker import DetectorsWorker
-from devstack.process import MissingDependency, ServerFailed
-from devstack.stack import SERVER_NAMES, build_servers, select, statuses
-from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
-from simulator.sinks import INCIDENTS_FILE
-from streams.worker import APP_ID, StreamsWorker
+from telewatch.backtest.report import write_report
+from telewatch.backtest.run import BacktestResult, pooled_summary, read_incidents, run_backtest
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
-from telewatch.config_loader import ConfigError
 from telewatch.config_reference import render_reference
 from telewatch.demo import DemoOptions, run_demo
-from telewatch.durations import parse_duration
-from telewatch.topics import ensure_topics
-from telewatch.worker_runtime import tune_interpreter
 
 app = typer.Typer(help="telewatch: real-time service-quality monitoring for telecom operators.", no_args_is_help=True)
 dev_app = typer.Typer(help="Run the local stack (Tansu, Apache Kafka, InfluxDB, Kannel) by PID.", no_args_is_help=True)
@@ -234,7 +234,7 @@ def streams(
     Start as many as you like with the same --app-id: they share the partitions.
     """
     cfg = _config(config)
-    worker = StreamsWorker(cfg, app_id=app_id, status_file=status_file)
+    worker = wiring.streams_worker(cfg, app_id=app_id, status_file=status_file)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
 
@@ -251,7 +251,7 @@ def detect(
     """
     cfg = _config(config)
     path = config if config is not None else DEFAULT_CONFIG
-    worker = DetectorsWorker(cfg, config_path=path, app_id=app_id, status_file=status_file)
+    worker = wiring.detectors_worker(cfg, path, app_id=app_id, status_file=status_file)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
 

@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from core.influx_schema import METRIC
 from devstack.process import ManagedServer, ServerFailed
 from devstack.stack import build_servers, select
+from runtime.topics import ensure_topics
 from simulator.catalog import SMS_KIND_SHARE
 from simulator.engine import Simulator
 from simulator.kafka_sink import KafkaSink
@@ -44,7 +46,6 @@ from simulator.records import IncidentRecord
 from simulator.run import run_simulation
 from simulator.settings import FAULT_KINDS, IncidentKind, ScheduledIncident, SimulatorSettings
 from simulator.tick import Tick
-from streams.influx_schema import METRIC
 from telewatch.config import DEFAULT_CONFIG, Config
 from telewatch.demo_report import (
     AnomalyWatcher,
@@ -60,7 +61,6 @@ from telewatch.demo_report import (
     seconds_text,
 )
 from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, WorkerProcess, worker_config_path
-from telewatch.topics import ensure_topics
 
 #: Simulated history replayed before going live, by default: enough for the detectors' warm-up (30 windows of 60 s).
 DEFAULT_HISTORY_S = 2 * 3600.0

@@ -18,10 +18,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
+from core.contracts import Anomaly
+from core.influx_schema import ANOMALY, METRIC
 from simulator.records import IncidentRecord
 from simulator.stats import Stats
-from streams.contracts import Anomaly
-from streams.influx_schema import ANOMALY, METRIC
 from telewatch.config import Config
 
 # Queries go straight to InfluxDB, never through an http_proxy from the environment.

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import yaml
 
+from core.config_loader import ConfigError
 from devstack.process import ManagedServer
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
-from telewatch.config_loader import ConfigError
 
 
 class WorkerProcess(ManagedServer):

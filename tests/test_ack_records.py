@@ -14,7 +14,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from streams.faust_bulk import ack_records
+from runtime.faust_bulk import ack_records
 
 TOPIC = TP("calls", 0)
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import INPUT_CONTRACTS, Event, MetricPoint
+from core.metrics import MetricDefinition
 from fixtures.recompute import events_of, naive
 from simulator import FileSink, SimulatorSettings, run_simulation
 from streams import sketch
 from streams.aggregation import PartitionAggregator, SourcePlan, WindowCube, rollup
-from streams.contracts import INPUT_CONTRACTS, Event, MetricPoint
-from streams.metric_config import MetricDefinition, StreamsSettings
+from streams.settings import StreamsSettings
 from streams.validation import EventDecoder, Rejection
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

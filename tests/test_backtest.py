@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from detectors.backtest import GroundTruth, is_related, is_rollup, read_incidents, run_backtest
-from detectors.backtest_report import render_report, write_report
-from detectors.recorded_points import (
+from core.contracts import MetricPoint
+from core.series import parse_series_key
+from detectors.series_detector import Verdict
+from simulator import SimulatorSettings
+from telewatch.backtest.recorded_points import (
     PointsFormatError,
     StageCounts,
     parse_csv,
@@ -29,10 +31,8 @@ from detectors.recorded_points import (
     simulate_to,
     write_points,
 )
-from detectors.series_detector import Verdict
-from simulator import SimulatorSettings
-from streams.contracts import MetricPoint
-from streams.series import parse_series_key
+from telewatch.backtest.report import render_report, write_report
+from telewatch.backtest.run import GroundTruth, is_related, is_rollup, read_incidents, run_backtest
 from telewatch.config import Config
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

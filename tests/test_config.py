@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config_loader import ConfigError, load_model
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
-from telewatch.config_loader import ConfigError, load_model
 from telewatch.config_reference import render_reference
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
@@ -103,3 +103,49 @@ def test_reference_documents_every_option() -> None:
         "validation.max_future_skew_s",
     ):
         assert f"`{option}`" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "detectors:\n  metrics:\n    sms_delivery_sucess_rate: {direction: down}\n",
+            "t.yaml:3: detectors.metrics.sms_delivery_sucess_rate: unknown metric 'sms_delivery_sucess_rate'; "
+            "declared metrics: call_setup_success_rate, call_drop_rate, call_setup_time_p95, "
+            "sms_delivery_success_rate, sms_delivery_latency_p95, network_kpi, complaint_count (see streams.metrics)",
+        ),
+        (
+            "detectors:\n  series:\n    - match: 'sms_latency*|channel=1069*'\n      threshold: 6\n",
+            "t.yaml:3: detectors.series.0.match: pattern 'sms_latency*|channel=1069*' matches no declared metric "
+            "(series keys start with the metric name, e.g. 'sms_delivery_success_rate|channel=*'); declared metrics: "
+            "call_setup_success_rate, call_drop_rate, call_setup_time_p95, sms_delivery_success_rate, "
+            "sms_delivery_latency_p95, network_kpi, complaint_count",
+        ),
+        (
+            "detectors:\n  correlation:\n    scenarios:\n      network.call_drop:\n        - call_drop_rate\n"
+            "        - call_drops\n",
+            "t.yaml:6: detectors.correlation.scenarios.network.call_drop.1: scenario network.call_drop names unknown "
+            "metric 'call_drops'; declared metrics: call_setup_success_rate, call_drop_rate, call_setup_time_p95, "
+            "sms_delivery_success_rate, sms_delivery_latency_p95, network_kpi, complaint_count",
+        ),
+    ],
+)
+def test_references_between_sections_are_checked_at_their_line(text: str, expected: str) -> None:
+    assert errors_of(text) == [expected]
+
+
+def test_shipped_per_metric_choices_do_not_require_their_metrics() -> None:
+    text = (
+        "streams:\n  metrics:\n    - {name: volte_failures, source: calls, kind: count, dimensions: [[region]]}\n"
+        "detectors:\n  series:\n    - {match: 'volte_*', threshold: 5}\n"
+    )
+    config = load_model(Config, text, "t.yaml")
+    assert [m.name for m in config.streams.metrics] == ["volte_failures"]
+    assert "call_drop_rate" in config.detectors.metrics, "the shipped choices stay, harmless"
+
+
+def test_a_config_built_in_code_is_checked_too() -> None:
+    from detectors.settings import DetectorSettings
+
+    with pytest.raises(ValueError, match="unknown metric 'typo_rate'"):
+        Config(detectors=DetectorSettings.model_validate({"metrics": {"typo_rate": {"threshold": 5}}}))

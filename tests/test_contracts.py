@@ -9,8 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from streams.codecs import ContractCodec, codec_name, register_codecs
-from streams.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS, CallAttempt, Complaint
+from core.codecs import ContractCodec, codec_name, register_codecs
+from core.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS, CallAttempt, Complaint
 from streams.validation import REASONS, EventDecoder, Rejection, dead_letter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "EVENTS.md"

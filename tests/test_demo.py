@@ -20,12 +20,12 @@ import msgspec
 import yaml
 from rich.console import Console
 
+from core.contracts import Anomaly, Evidence
 from devstack.influxdb_server import InfluxDBServer
 from devstack.process import pid_alive, port_is_open
 from simulator.records import IncidentRecord
 from simulator.settings import FAULT_KINDS, SimulatorSettings
 from stack_config import write_test_config
-from streams.contracts import Anomaly, Evidence
 from telewatch.config import DEFAULT_CONFIG, load_config
 from telewatch.demo import DEMO_INCIDENTS, first_points_due, history_settings, live_settings
 from telewatch.demo_report import AnomalyWatcher, GroundTruth

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
+from core.contracts import Anomaly, Evidence
+from core.metrics import default_metrics
+from core.series import series_key
 from detectors.correlate import CorrelateStage
 from detectors.detect_stage import DetectStage
 from detectors.settings import DetectorSettings
 from fixtures.metric_points import START, WINDOW, traffic
-from streams.contracts import Anomaly, Evidence
-from streams.outbox import Outgoing
-from streams.series import series_key
-from telewatch.config import Config
+from runtime.outbox import Outgoing
 
 
 def anomalies(outbox: list[Outgoing]) -> list[Anomaly]:
@@ -19,7 +19,7 @@ def anomalies(outbox: list[Outgoing]) -> list[Anomaly]:
 
 
 def test_an_outage_is_one_episode_with_a_stable_fingerprint_and_evidence() -> None:
-    stage = DetectStage(Config())
+    stage = DetectStage(DetectorSettings(), default_metrics())
     state = stage.new_state()
     stage.update(state, traffic(range(0, 120), outage=range(100, 110)))
     found = anomalies(state.outbox)
@@ -37,7 +37,7 @@ def test_an_outage_is_one_episode_with_a_stable_fingerprint_and_evidence() -> No
 
 
 def test_replaying_the_changelog_rebuilds_the_same_detectors_and_outbox() -> None:
-    stage = DetectStage(Config())
+    stage = DetectStage(DetectorSettings(), default_metrics())
     state = stage.new_state()
     batches = [traffic(range(i, i + 20), outage=range(100, 110)) for i in range(0, 120, 20)]
     deltas = [stage.update(state, batch) for batch in batches[:3]]
@@ -56,7 +56,7 @@ def test_replaying_the_changelog_rebuilds_the_same_detectors_and_outbox() -> Non
 
 
 def test_a_series_that_goes_silent_is_anomalous() -> None:
-    stage = DetectStage(Config())
+    stage = DetectStage(DetectorSettings(), default_metrics())
     state = stage.new_state()
     quiet = traffic(range(0, 80), outage=range(0), region="south")
     busy = traffic(range(0, 100), outage=range(0), region="north", seed=2)
@@ -67,13 +67,13 @@ def test_a_series_that_goes_silent_is_anomalous() -> None:
 
 
 def test_a_changed_direction_applies_without_losing_what_was_learned() -> None:
-    stage = DetectStage(Config())
+    stage = DetectStage(DetectorSettings(), default_metrics())
     state = stage.new_state()
     stage.update(state, traffic(range(0, 60), outage=range(0)))
     detector = state.detectors["call_setup_success_rate|region=north"]
     learned = detector.baseline.n_learned
     up_only = DetectorSettings.model_validate({"metrics": {"call_setup_success_rate": {"direction": "up"}}})
-    stage.reconfigure(Config(detectors=up_only))
+    stage.reconfigure(up_only)
     stage.update(state, traffic(range(60, 80), outage=range(60, 80)))
     assert state.detectors["call_setup_success_rate|region=north"] is detector
     assert detector.spec.direction == "up" and detector.baseline.n_learned == learned + 20, "kept learning"
@@ -105,7 +105,7 @@ def anomaly(metric: str, dims: dict[str, str], minute: int, fingerprint: str) ->
 
 
 def test_a_surge_and_a_mapped_metric_anomaly_in_one_region_make_one_incident() -> None:
-    stage = CorrelateStage(Config().detectors.correlation)
+    stage = CorrelateStage(DetectorSettings().correlation)
     state = stage.new_state()
     surge = {"region": "north", "category": "network", "scenario": "network.call_drop"}
     stage.update(

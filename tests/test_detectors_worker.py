@@ -14,15 +14,15 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from core.contracts import Anomaly
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from fixtures.kafka_read import read_topic
 from fixtures.metric_points import point, traffic
 from fixtures.worker_process import WorkerProcess, worker_processes
+from runtime.topics import ensure_topics
 from stack_config import write_test_config
-from streams.contracts import Anomaly
 from telewatch.config import Config, load_config
-from telewatch.topics import ensure_topics
 
 SURGE = {"region": "north", "category": "network", "scenario": "network.no_signal"}
 

@@ -10,11 +10,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.serializers.codecs import get_codec
 from test_contracts import documented_examples
 
+from core.codecs import codec_name, register_codecs
+from core.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS
+from core.settings import KafkaSettings, TopicSettings, TopicsSettings
 from devstack.process import ManagedServer
-from streams.codecs import codec_name, register_codecs
-from streams.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS
-from telewatch.config import KafkaSettings, TopicSettings, TopicsSettings
-from telewatch.topics import ensure_topics
+from runtime.topics import ensure_topics
 
 ROLES = sorted(INPUT_CONTRACTS) + sorted(INTERNAL_CONTRACTS)
 

@@ -1,4 +1,4 @@
-"""The faust bulk path (streams.faust_bulk) and exactly-once partition state (streams.partition_state).
+"""The faust bulk path (runtime.faust_bulk) and exactly-once partition state (runtime.partition_state).
 
 This module is also the test app: ``python tests/test_faust_bulk.py worker --broker HOST:PORT
 --topic T --app-id ID --data-dir DIR`` runs a faust worker that counts messages per key per
@@ -28,8 +28,8 @@ from faust.types import TP
 from devstack.kafka_server import KafkaServer
 from devstack.tansu import TansuServer
 from fixtures.worker_process import WorkerProcess, worker_processes
-from streams.faust_bulk import TANSU_SETTINGS, BulkApp, ensure_topics
-from streams.partition_state import PartitionState
+from runtime.faust_bulk import TANSU_SETTINGS, BulkApp, ensure_topics
+from runtime.partition_state import PartitionState
 
 PARTITIONS = 4
 KEYS = 50

@@ -19,11 +19,8 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from devstack.influxdb_server import InfluxDBServer
-from devstack.process import free_port, free_ports
-from fixtures.paths import install_cache
-from streams.contracts import Anomaly, MetricPoint
-from streams.influx_schema import (
+from core.contracts import Anomaly, MetricPoint
+from core.influx_schema import (
     METRIC,
     anomaly_line,
     deadletter_line,
@@ -32,9 +29,12 @@ from streams.influx_schema import (
     score_line,
     to_ns,
 )
-from streams.influx_sink import InfluxSink, InfluxWriteError, V1Writer, V2Writer, build_writer
-from streams.series import series_key
-from telewatch.config import InfluxDBSettings
+from core.series import series_key
+from core.settings import InfluxDBSettings
+from devstack.influxdb_server import InfluxDBServer
+from devstack.process import free_port, free_ports
+from fixtures.paths import install_cache
+from runtime.influx_sink import InfluxSink, InfluxWriteError, V1Writer, V2Writer, build_writer
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DOC = Path(__file__).resolve().parents[1] / "docs" / "INFLUXDB.md"
@@ -288,7 +288,7 @@ async def test_overflow_drops_the_oldest_and_delivers_the_newest(
 ) -> None:
     db = fresh_db()
     await asyncio.to_thread(own_influxdb.stop)
-    caplog.set_level(logging.WARNING, logger="streams.influx_sink")
+    caplog.set_level(logging.WARNING, logger="runtime.influx_sink")
     sink = fast_sink(V1Writer(own_influxdb.url, db), batch_size=20, max_buffer_points=100)
     await sink.start()  # InfluxDB down at start: not an error, the database is created later
     for chunk in range(0, 250, 10):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.metric_config import StreamsSettings
+from core.config_loader import ConfigError, load_model
+from streams.settings import StreamsSettings
 from telewatch.config import Config
-from telewatch.config_loader import ConfigError, load_model
 
 
 def errors_of(text: str) -> list[str]:

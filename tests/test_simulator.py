@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from core.contracts import INPUT_CONTRACTS, CallAttempt, Complaint, Event, KpiSample, SmsDelivery
+from core.series import parse_series_key
 from simulator import FileSink, IncidentRecord, Simulator, SimulatorSettings, Stats, Tick, run_simulation
 from simulator.catalog import OUTAGE_SCENARIOS, ROLES
 from simulator.planner import IncidentPlanner
@@ -25,8 +27,6 @@ from simulator.profile import TrafficProfile, billing_factor
 from simulator.settings import FAULT_KINDS, INCIDENT_KINDS, IncidentSettings
 from simulator.sinks import role_file
 from simulator.topology import Topology
-from streams.contracts import INPUT_CONTRACTS, CallAttempt, Complaint, Event, KpiSample, SmsDelivery
-from streams.series import parse_series_key
 from streams.validation import EventDecoder, Rejection
 
 WEDNESDAY = datetime(2026, 11, 18, 9, tzinfo=UTC)

@@ -14,12 +14,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from core.contracts import INPUT_CONTRACTS
 from devstack.tansu import TansuServer
 from simulator import FileSink, KafkaSink, Simulator, SimulatorSettings, run_simulation
 from simulator.catalog import ROLES
 from simulator.settings import FAULT_KINDS
 from simulator.sinks import role_file
-from streams.contracts import INPUT_CONTRACTS
 
 START = datetime(2026, 11, 18, 10, tzinfo=UTC)
 DURATION_S = 120.0

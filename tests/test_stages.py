@@ -22,13 +22,13 @@ from typing import Generic, Protocol, TypeVar
 import msgspec
 import pytest
 
+from core.contracts import INPUT_CONTRACTS, DeadLetter, Event, MetricPoint
 from fixtures.recompute import events_of, naive
+from runtime.outbox import Outgoing, change_sending, mark_sent, unsent
 from simulator import FileSink, SimulatorSettings, run_simulation
 from streams import sketch
-from streams.contracts import INPUT_CONTRACTS, DeadLetter, Event, MetricPoint
 from streams.ingest_stage import IngestStage, IngestState
-from streams.metric_config import StreamsSettings
-from streams.outbox import Outgoing, change_sending, mark_sent, unsent
+from streams.settings import StreamsSettings
 from streams.window_merge import MergeStage, MergeState, points_of
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

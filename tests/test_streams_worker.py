@@ -21,20 +21,21 @@ from typing import Any
 import msgspec
 import pytest
 
+from core.contracts import INPUT_CONTRACTS, DeadLetter, Event, MetricPoint
+from core.settings import INPUT_ROLES
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from fixtures.kafka_read import read_topic
 from fixtures.recompute import naive
 from fixtures.worker_process import Status, WorkerProcess, worker_processes
+from runtime.topics import ensure_topics
 from simulator import KafkaSink, SimulatorSettings, run_simulation
 from simulator.records import FaultRecord
 from stack_config import write_test_config
 from streams import sketch
-from streams.contracts import INPUT_CONTRACTS, DeadLetter, Event, MetricPoint
-from streams.metric_config import StreamsSettings
+from streams.settings import StreamsSettings
 from streams.validation import EventDecoder, Rejection
-from telewatch.config import INPUT_ROLES, Config, load_config
-from telewatch.topics import ensure_topics
+from telewatch.config import Config, load_config
 
 WINDOW_S = 60
 #: A metric that is not in the shipped set: added by configuration only.

@@ -1,4 +1,4 @@
-"""Metric definitions: which KPI series the streams stage computes, declared in configuration.
+"""Metric definitions: the KPI series telewatch computes, judges and routes, declared in configuration.
 
 A metric names its source topic, the dimension sets it is broken down by, and
 how it is computed: a ``ratio`` of filtered counts (carrying numerator and
@@ -13,15 +13,12 @@ import types
 from typing import Any, Literal, Union, get_args, get_origin
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from streams.contracts import INPUT_CONTRACTS
+from core.contracts import INPUT_CONTRACTS
+from core.settings import Section
 
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def event_fields(source: str) -> dict[str, Any]:
@@ -57,7 +54,7 @@ def _is_numeric(annotation: Any) -> bool:
 Filter = dict[str, list[str]]
 
 
-class MetricDefinition(_Model):
+class MetricDefinition(Section):
     """One metric: its source, breakdowns and computation."""
 
     name: str = Field(description="Metric name, used in series keys and dashboards (lower_snake_case)")
@@ -193,40 +190,6 @@ def default_metrics() -> list[MetricDefinition]:
     ]  # fmt: skip
 
 
-class StreamsSettings(_Model):
-    """The streams stage: windows, lateness, de-duplication and the metrics it computes."""
-
-    window_s: int = Field(default=60, ge=1, le=86400, description="Tumbling window size in seconds")
-    allowed_lateness_s: int = Field(
-        default=120,
-        ge=0,
-        le=86400,
-        description="Events up to this late still update their window; later ones are dead-lettered as `late`",
-    )
-    dedup_horizon_s: int = Field(
-        default=600, ge=0, le=86400, description="Events with an id already seen this recently are counted once"
-    )
-    idle_timeout_s: int = Field(
-        default=30, ge=1, le=86400,
-        description="An input partition without events this long (wall time) closes its windows by the wall clock",
-    )  # fmt: skip
-    quiet_series_s: int = Field(
-        default=3600, ge=0, le=7 * 86400,
-        description="A count series seen this recently gets a 0 point for a window with no events (silence is data)",
-    )  # fmt: skip
-    metrics: list[MetricDefinition] = Field(
-        default_factory=default_metrics, min_length=1, description="The metrics to compute (default: DOMAIN.md's set)"
-    )
-
-    @field_validator("metrics")
-    @classmethod
-    def _unique(cls, value: list[MetricDefinition]) -> list[MetricDefinition]:
-        names = [m.name for m in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"metric names must be unique; defined more than once: {', '.join(dupes)}")
-        return value
-
-    def for_source(self, source: str) -> list[MetricDefinition]:
-        """The metrics computed from one input topic role."""
-        return [m for m in self.metrics if m.source == source]
+def metric_names(metrics: list[MetricDefinition]) -> list[str]:
+    """The names of the declared metrics, in order."""
+    return [m.name for m in metrics]

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from faust.serializers import codecs
 
-from streams.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS
+from core.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS
 
 _ENCODER = msgspec.json.Encoder()
 

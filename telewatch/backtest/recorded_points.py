@@ -1,10 +1,10 @@
 """Recorded metric points: read them (JSONL, CSV, InfluxDB exports), write them, or make them from a simulator run.
 
-A backtest (:mod:`detectors.backtest`) replays recorded points through the
+A backtest (:mod:`telewatch.backtest.run`) replays recorded points through the
 detectors. Points come from three places:
 
 **JSONL** (``.jsonl``, ``.ndjson``, ``.json``; optionally ``.gz``): one
-:class:`~streams.contracts.MetricPoint` per line, exactly as on the metrics
+:class:`~core.contracts.MetricPoint` per line, exactly as on the metrics
 topic (what :func:`write_points` writes)::
 
     {"metric":"call_drop_rate","series":"call_drop_rate|region=north","dims":{"region":"north"},
@@ -18,7 +18,7 @@ topic (what :func:`write_points` writes)::
   (``2026-11-02T10:00:00Z``) or an epoch number; its unit is told by its size
   (seconds, milliseconds, microseconds or nanoseconds: InfluxDB's default);
 - ``series``: the series key (``call_drop_rate|region=north``); the metric and
-  dimensions are taken from it (:func:`streams.series.parse_series_key`);
+  dimensions are taken from it (:func:`core.series.parse_series_key`);
 - ``value``; optionally ``numerator``, ``denominator``, ``count`` (empty: unknown)
   and ``window_end``. Without ``window_end`` every window is ``window_s`` long
   (default: the most common spacing of consecutive points of a series).
@@ -69,13 +69,13 @@ from typing import IO, Final
 import msgspec
 from tqdm import tqdm
 
+from core.contracts import MetricPoint
+from core.series import parse_series_key
+from runtime.outbox import Outgoing, mark_sent, unsent
 from simulator import FileSink, SimulatorSettings, Stats, run_simulation
 from simulator.sinks import FAULTS_FILE, role_file
-from streams.contracts import MetricPoint
 from streams.ingest_stage import IngestStage, IngestState
-from streams.metric_config import StreamsSettings
-from streams.outbox import Outgoing, mark_sent, unsent
-from streams.series import parse_series_key
+from streams.settings import StreamsSettings
 from streams.window_merge import MergeStage, MergeState
 
 #: The input partitions of each input topic, as the streams worker's topics have them by default.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from streams import faust_bulk
-from telewatch.config import KafkaSettings
+from core.settings import KafkaSettings
+from runtime import faust_bulk
 
 
 async def ensure_topics(

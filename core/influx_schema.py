@@ -26,8 +26,8 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from streams.contracts import Anomaly, MetricPoint, Severity
-from streams.line_protocol import point_line
+from core.contracts import Anomaly, MetricPoint, Severity
+from core.line_protocol import point_line
 
 METRIC = "telewatch_metric"
 ANOMALY = "telewatch_anomaly"

@@ -57,7 +57,7 @@ from typing import Any, Final, Generic, TypeVar
 import faust
 from faust.types import TP
 
-from streams.faust_bulk import HasOffset, ack_records
+from runtime.faust_bulk import HasOffset, ack_records
 
 S = TypeVar("S")
 R = TypeVar("R", bound=HasOffset)

@@ -66,10 +66,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from core.contracts import MetricPoint
+from core.series import parse_series_key
 from detectors.api import build_detector
 from detectors.series_detector import Verdict
-from streams.contracts import MetricPoint
-from streams.series import parse_series_key
 from telewatch.config import Config
 
 EpisodeLabel = Literal["incident", "related", "false"]
@@ -474,7 +474,11 @@ def run_backtest(
     """
     began = time.monotonic()
     cfg = config if config is not None else Config()
-    factory = detector_factory if detector_factory is not None else partial(build_detector, config=cfg)
+    factory = (
+        detector_factory
+        if detector_factory is not None
+        else partial(build_detector, settings=cfg.detectors, metrics=cfg.streams.metrics)
+    )
     truth = sorted(incidents or [], key=lambda i: (i.start, i.id))
     by_series: dict[str, list[MetricPoint]] = defaultdict(list)
     widths: Counter[float] = Counter()

@@ -35,7 +35,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from streams.influx_writer import InfluxWriteError, V1Writer, V2Writer, Writer, build_writer
+from runtime.influx_writer import InfluxWriteError, V1Writer, V2Writer, Writer, build_writer
 
 __all__ = ["InfluxSink", "InfluxWriteError", "SinkStats", "V1Writer", "V2Writer", "Writer", "build_writer"]
 

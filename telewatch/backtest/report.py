@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from detectors.backtest import BacktestResult, Episode, IncidentOutcome, SeriesTrace
+from telewatch.backtest.run import BacktestResult, Episode, IncidentOutcome, SeriesTrace
 
 #: Series plotted at most (the rest are counted).
 MAX_SERIES: Final = 60

@@ -1,4 +1,4 @@
-"""What the faust workers (``streams.worker``, ``detectors.worker``) share: app options, outputs, status file.
+"""What every worker sends through: app options, stage tables, and the outputs (Kafka topics, InfluxDB).
 
 Both keep what a batch sends in an outbox that is durable with their state,
 and send it through an :class:`Outputs` (Kafka topics by role, and the
@@ -9,30 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import faust
-import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.faust_bulk import TANSU_SETTINGS, BulkApp
-from streams.influx_sink import InfluxSink
-from streams.influx_writer import build_writer
-from streams.outbox import HasOutbox, Outgoing, change_sending, mark_sent, unsent
-from streams.partition_state import PartitionState, Pending
-from telewatch.config import Config
+from core.settings import Platform
+from runtime.faust_bulk import TANSU_SETTINGS, BulkApp
+from runtime.influx_sink import InfluxSink
+from runtime.influx_writer import build_writer
+from runtime.outbox import HasOutbox, Outgoing, change_sending, mark_sent, unsent
+from runtime.partition_state import PartitionState, Pending
+from runtime.state_format import seal, unseal
 
 S = TypeVar("S", bound=HasOutbox)
 
 
 class Stage(Protocol[S]):
-    """A stage whose state a :class:`PartitionState` keeps: its snapshot and delta codec."""
+    """A stage whose state a :class:`PartitionState` keeps: its snapshot and delta codec, and their format."""
+
+    #: Format version of the snapshots ``dump`` writes (bump it when their layout changes).
+    state_format: int
 
     def load(self, snapshot: bytes | None) -> S:
         """A state from a snapshot (``None``: empty)."""
@@ -45,10 +45,17 @@ class Stage(Protocol[S]):
 
 
 def stage_table(app: faust.App, name: str, partitions: int, stage: Stage[S]) -> PartitionState[S]:
-    """The changelogged table of a stage's per-partition state (snapshots once the deltas reach its size)."""
+    """The changelogged table of a stage's per-partition state (snapshots once the deltas reach its size).
+
+    Snapshots carry the stage's ``state_format``; one of another format is refused (see ``runtime.state_format``).
+    """
+
+    def load(snapshot: bytes | None) -> S:
+        return stage.load(None if snapshot is None else unseal(name, stage.state_format, snapshot))
+
     return PartitionState(
-        app, name, partitions=partitions, load=stage.load, apply_delta=stage.apply_delta, dump=stage.dump,
-        snapshot_ratio=1.0,
+        app, name, partitions=partitions, load=load, apply_delta=stage.apply_delta,
+        dump=lambda state: seal(stage.state_format, stage.dump(state)), snapshot_ratio=1.0,
     )  # fmt: skip
 
 
@@ -57,7 +64,7 @@ def payloads(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[bytes]:
     return [cast(bytes, r.value) for r in records]
 
 
-def app_options(config: Config, stage: str, app_id: str, max_batch: int) -> dict[str, Any]:
+def app_options(config: Platform, stage: str, app_id: str, max_batch: int) -> dict[str, Any]:
     """faust options of a worker app: brokers, a data dir under the stack home, batch size, Tansu's quirks."""
     datadir = config.stack.home_path() / stage / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +88,7 @@ DRAIN_TIMEOUT_S = 30.0
 class Outputs:
     """A producer for the topic roles and a sink for InfluxDB lines, and the background work of batches."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Platform) -> None:
         self.config = config
         self.topics = {role: t.name for role, t in config.kafka.topics.by_role().items()}
         self.producer: AIOKafkaProducer | None = None
@@ -212,43 +219,6 @@ class Outputs:
             "buffered": s.buffered,
             "last_error": s.last_error,
         }
-
-
-#: Thresholds of the cyclic garbage collector in a worker (Python's default: 700, 10, 10).
-GC_THRESHOLDS: Final = (50_000, 20, 10)
-#: How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
-SWITCH_INTERVAL_S: Final = 0.05
-
-
-def tune_interpreter() -> None:
-    """Make the garbage collector and the GIL cheap for a worker; call once start-up is done.
-
-    A worker allocates millions of short-lived objects per second (events,
-    keys, tuples); with the default thresholds the collector ran so often, over
-    a heap holding the windows and de-duplication ids, that it doubled the cost
-    of the windowing step (``bench/streams_worker.py``: 5.5 µs → 3.2 µs of CPU
-    per event). Objects alive at start-up (modules, faust's services) are
-    frozen out of collections; cycles are still collected, less often.
-
-    faust's consumer runs in a thread of its own: with the default switch
-    interval the two threads took the GIL from each other every 5 ms while a
-    batch was computed (streams worker, 1M events: 154k–169k events/s; with
-    50 ms: 185k–189k). The consumer thread only does network I/O meanwhile, and
-    50 ms is far below the group's heartbeat and session timeouts.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-def write_status(path: Path | None, status: dict[str, Any]) -> None:
-    """Replace ``path`` with ``status`` as JSON (atomically: readers never see half a file)."""
-    if path is None:
-        return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.encode(status))
-    tmp.replace(path)
 
 
 class OutputsApp(BulkApp):

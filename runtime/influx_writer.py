@@ -12,13 +12,12 @@ import base64
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from pydantic import SecretStr
 
-if TYPE_CHECKING:
-    from telewatch.config import InfluxDBSettings
+from core.settings import InfluxDBSettings
 
 _MAX_MESSAGE = 600
 

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from typing import Final, Generic, TypeVar
 
-from streams.outbox import HasOutbox, start_batch
+from runtime.outbox import HasOutbox, start_batch
 
 _DROP: Final = struct.Struct(">I")
 _LENGTH: Final = struct.Struct(">I")

@@ -11,6 +11,7 @@ check that those examples decode with these types.
 
 from __future__ import annotations
 
+import base64
 import operator
 from collections.abc import Callable
 from datetime import datetime
@@ -194,6 +195,14 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     #: The original payload as received (UTF-8 text, or ``base64:`` + base64 when not UTF-8).
     payload: str
     received_at: Timestamp
+
+
+def payload_text(payload: bytes) -> str:
+    """The payload as text for a dead letter: UTF-8 when it is, else ``base64:...``."""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(payload).decode("ascii")
 
 
 #: Input topic role → event type.

@@ -19,6 +19,18 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
+class LocatedProblems(ValueError):
+    """Problems found by a validator that checks several places at once, each with its own key path.
+
+    Raised inside a model validator, each problem is reported at its own line
+    (instead of the validator's section): ``(("detectors", "metrics", "x"), "unknown metric")``.
+    """
+
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(str(p) for p in loc)}: {message}" for loc, message in problems))
+
+
 class ConfigError(ValueError):
     """A configuration file could not be used; ``problems`` holds one line per fault."""
 
@@ -81,11 +93,18 @@ def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -
     for error in exc.errors():
         # Tagged unions add the tag name to loc; drop parts that are not YAML keys.
         loc: Loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))
-        line = _nearest_line(loc, lines)
-        where = f"{source}:{line}" if line is not None else source
-        path = ".".join(str(part) for part in loc) or "(top level)"
-        problems.append(f"{where}: {path}: {_describe(error)}")
+        cause = error.get("ctx", {}).get("error")
+        located = cause.problems if isinstance(cause, LocatedProblems) else [((), _describe(error))]
+        for inner, message in located:
+            problems.append(_problem_line((*loc, *inner), message, source, lines))
     return problems
+
+
+def _problem_line(loc: Loc, message: str, source: str, lines: Mapping[Loc, int]) -> str:
+    line = _nearest_line(loc, lines)
+    where = f"{source}:{line}" if line is not None else source
+    path = ".".join(str(part) for part in loc) or "(top level)"
+    return f"{where}: {path}: {message}"
 
 
 def load_model(model: type[M], text: str, source: str) -> M:

@@ -64,7 +64,7 @@ from mode.utils.futures import notify
 FAUST_VERSION: Final = "0.15.3"
 if faust.__version__ != FAUST_VERSION:  # pragma: no cover
     warnings.warn(
-        f"streams.faust_bulk was written against faust-streaming {FAUST_VERSION}, not {faust.__version__}: "
+        f"runtime.faust_bulk was written against faust-streaming {FAUST_VERSION}, not {faust.__version__}: "
         "re-check Consumer._wait_next_records, Consumer.ack and App._new_transport",
         stacklevel=1,
     )
