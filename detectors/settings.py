@@ -10,18 +10,16 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from core.settings import Section
 
 Family = Literal["seasonal", "robust", "holt_winters", "snarimax", "half_space_trees"]
 Direction = Literal["up", "down", "both"]
 ParamValue = float | int | str | bool
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DetectorSpec(_Model):
+class DetectorSpec(Section):
     """How one series is judged."""
 
     family: Family = Field(
@@ -67,7 +65,7 @@ class DetectorSpec(_Model):
         return self
 
 
-class DetectorOverride(_Model):
+class DetectorOverride(Section):
     """Part of a :class:`DetectorSpec`: only the options it names change."""
 
     family: Family | None = Field(default=None, description="As in the default spec (params reset unless given)")
@@ -96,7 +94,7 @@ class SeriesOverride(DetectorOverride):
     match: str = Field(min_length=1, description="Series key pattern, e.g. 'sms_delivery_success_rate|channel=1069*'")
 
 
-class CorrelationSettings(_Model):
+class CorrelationSettings(Section):
     """Metric anomalies and complaint surges that form one incident."""
 
     window_s: int = Field(
@@ -131,7 +129,7 @@ DEFAULT_METRIC_SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-class DetectorSettings(_Model):
+class DetectorSettings(Section):
     """The detectors stage: a default detector, per-metric choices, per-series overrides, correlation."""
 
     default: DetectorSpec = Field(default_factory=DetectorSpec, description="The detector of every series")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from core.contracts import ComplaintCategory, SmsKind
+from core.settings import Section
 from simulator.catalog import CATEGORIES, KPIS, category_of
 
 IncidentKind = Literal["sms_channel_outage", "cell_outage", "core_congestion", "slow_degradation", "complaint_surge"]
@@ -35,11 +36,7 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SmsChannel(_Model):
+class SmsChannel(Section):
     """One SMS channel (service port or template) of the SMS gateway."""
 
     name: str = Field(description="Channel name as it appears in delivery reports, e.g. 106900001")
@@ -63,7 +60,7 @@ def _default_channels() -> list[SmsChannel]:
     return [SmsChannel(name=f"1069{i + 1:05d}", main_kind=k) for i, k in enumerate(kinds)]
 
 
-class TopologySettings(_Model):
+class TopologySettings(Section):
     """The simulated network: regions, their cells, SMS channels and KPI reporting."""
 
     regions: list[str] = Field(
@@ -107,7 +104,7 @@ class TopologySettings(_Model):
         return len(self.regions) * self.cells_per_region * len(KPIS) / self.kpi_interval_s
 
 
-class RandomIncidents(_Model):
+class RandomIncidents(Section):
     """Incidents placed at random (seeded) times and targets."""
 
     per_day: float = Field(default=6.0, ge=0, le=1000, description="Average number per simulated day (Poisson)")
@@ -116,7 +113,7 @@ class RandomIncidents(_Model):
     )
 
 
-class ScheduledIncident(_Model):
+class ScheduledIncident(Section):
     """One incident at a given time; target fields left out are chosen by the seed."""
 
     kind: IncidentKind = Field(description="What goes wrong")
@@ -154,14 +151,14 @@ class ScheduledIncident(_Model):
         return self
 
 
-class IncidentSettings(_Model):
+class IncidentSettings(Section):
     """Injected incidents: at random and/or on a schedule; each is written to the ground truth."""
 
     random: RandomIncidents = Field(default=RandomIncidents(), description="Random incidents")
     schedule: list[ScheduledIncident] = Field(default_factory=list, description="Incidents at given times")
 
 
-class FaultSettings(_Model):
+class FaultSettings(Section):
     """Probability, per event, of each kind of bad event (each one is labelled in faults.jsonl)."""
 
     malformed_json: float = Field(default=0.001, ge=0, le=0.1, description="Truncated JSON or garbage bytes")
@@ -179,7 +176,7 @@ class FaultSettings(_Model):
         return {kind: float(getattr(self, kind)) for kind in FAULT_KINDS}
 
 
-class SimulatorSettings(_Model):
+class SimulatorSettings(Section):
     """The labelled traffic simulator: volumes, topology, incidents and bad events.
 
     Output is deterministic for a given seed, start time and these settings.
