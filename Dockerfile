@@ -3,12 +3,15 @@ FROM python:3.11-slim
 RUN pip install --no-cache-dir uv==0.13.8
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-COPY telewatch telewatch
-COPY devstack devstack
+# The layers, bottom to top (docs/ARCHITECTURE.md), then the simulator and the local stack.
+COPY core core
+COPY runtime runtime
 COPY streams streams
-COPY simulator simulator
 COPY detectors detectors
 COPY alerting alerting
+COPY telewatch telewatch
+COPY simulator simulator
+COPY devstack devstack
 COPY dashboards dashboards
 COPY config config
 RUN uv sync --locked --no-dev && useradd --system telewatch

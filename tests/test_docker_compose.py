@@ -38,3 +38,12 @@ def test_compose_mounts_exist() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{source} is mounted but missing"
+
+
+def test_the_image_holds_every_package_of_the_project() -> None:
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    missing = [p for p in packages["packages"] if p not in copied]
+    assert not missing, f"the Dockerfile does not COPY {missing}; the image would not import them"
