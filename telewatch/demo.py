@@ -15,8 +15,9 @@ events, until the simulated clock reaches the wall clock; then it goes on live,
 with incidents scheduled a minute or two in (unless the config schedules its
 own). It prints each incident's ground truth as it starts, each new anomaly
 episode as the detectors report it (matched against that ground truth), the
-workers' counters every few seconds, and at the end the incidents injected
-against those detected, with the InfluxQL that finds the points and anomalies.
+counters (``telewatch.demo_console``: a live table on a terminal, short plain lines
+every few seconds otherwise), and at the end the incidents injected against those
+detected, with the InfluxQL that finds the points and anomalies.
 """
 
 from __future__ import annotations
@@ -47,17 +48,15 @@ from simulator.run import run_simulation
 from simulator.settings import FAULT_KINDS, IncidentKind, ScheduledIncident, SimulatorSettings
 from simulator.tick import Tick
 from telewatch.config import DEFAULT_CONFIG, Config
+from telewatch.demo_console import DemoConsole, by_reason, clock_text, number
 from telewatch.demo_report import (
     AnomalyWatcher,
+    Counters,
     GroundTruth,
     InfluxQL,
     MetricQueries,
-    Reporter,
-    by_reason,
-    clock_text,
     count_points,
     count_query,
-    number,
     seconds_text,
 )
 from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, WorkerProcess, worker_config_path
@@ -264,40 +263,47 @@ class _Run:
         self.live_start = now
         self.live_started: float | None = None  # monotonic
         due = first_points_due(config, now) if options.history_s <= 0 else None
-        self.reporter = Reporter(console, due, self.queries.since.timestamp(), config.simulator.rate)
+        self.counters = Counters(due, self.queries.since.timestamp(), config.simulator.rate)
+        self.display = DemoConsole(console)
         self.watcher = AnomalyWatcher(config, console, self.truth, self.queries.since.timestamp(), math.inf)
         self._watching = asyncio.Event()
         self._watch_task: asyncio.Task[None] | None = None
 
     async def pipeline(self) -> None:
-        """Simulate (history, then live) and report every ``report_every_s`` until stopped or ``duration_s`` is over."""
+        """Simulate (history, then live) and show the counters until stopped or ``duration_s`` is over."""
         self._intro()
         await self._note_earlier_points()
         self.console.print("[bold]Press Ctrl-C to stop everything.[/bold]")
         self._watch_task = asyncio.create_task(self.watcher.run(self._watching), name="anomalies")
         task = asyncio.create_task(self._simulate(), name="simulator")
+        # A live table is redrawn every second; plain lines come every report_every_s.
+        every = min(self.options.report_every_s, 1.0) if self.display.live else self.options.report_every_s
         try:
-            while not self.stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.options.report_every_s)
-                for worker in (self.streams, self.detectors):
-                    if worker.pid() is None:
-                        raise ServerFailed(
-                            f"the {worker.name} exited; last lines of {worker.logfile}:\n{worker.log_tail()}"
-                        )
-                await self._report()
-                duration, live = self.options.duration_s, self.live_started
-                if duration is not None and live is not None and time.monotonic() >= live + duration:
-                    self.stop.set()
-                for done in (task, self._watch_task):
-                    if done.done() and done.exception() is not None:
-                        self.stop.set()
+            with self.display:
+                await self._follow((task, self._watch_task), every)
         finally:
             self.stop.set()
             await asyncio.gather(task, return_exceptions=True)
         for done in (task, self._watch_task):
             if done.done() and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
+
+    async def _follow(self, tasks: tuple[asyncio.Task[None], ...], every: float) -> None:
+        """Show the counters every ``every`` seconds until stopped, ``duration_s`` is over, or a worker or task fails."""
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+            for worker in (self.streams, self.detectors):
+                if worker.pid() is None:
+                    raise ServerFailed(
+                        f"the {worker.name} exited; last lines of {worker.logfile}:\n{worker.log_tail()}"
+                    )
+            await self._report()
+            duration, live = self.options.duration_s, self.live_started
+            if duration is not None and live is not None and time.monotonic() >= live + duration:
+                self.stop.set()
+            if any(done.done() and done.exception() is not None for done in tasks):
+                self.stop.set()
 
     async def stop_watching(self) -> None:
         """Read what the detectors wrote last, then stop following the anomalies topic."""
@@ -377,13 +383,13 @@ class _Run:
             )
             caught_up = asyncio.Event()
             relay = asyncio.create_task(self._relay_stop(caught_up))
-            self.reporter.replaying(time.time())
+            self.counters.replaying(self.sim_start, time.time())
             sink = _DemoSink(KafkaSink(bootstrap, topics, history_dir), self._on_incident, caught_up)
             try:
-                stats = await run_simulation(history, sink, start, None, self.reporter.on_progress, caught_up)
+                stats = await run_simulation(history, sink, start, None, self.counters.on_progress, caught_up)
             finally:
                 relay.cancel()
-                self.reporter.replaying(None)
+                self.counters.replayed()
             if self.stop.is_set():
                 return
             self.console.print(
@@ -406,7 +412,7 @@ class _Run:
         )
         self._announce(live)
         sink = _DemoSink(KafkaSink(bootstrap, topics, self.truth_dir), self._on_incident)
-        await run_simulation(live, sink, start, self.options.duration_s, self.reporter.on_progress, self.stop)
+        await run_simulation(live, sink, start, self.options.duration_s, self.counters.on_progress, self.stop)
 
     async def _relay_stop(self, caught_up: asyncio.Event) -> None:
         await self.stop.wait()
@@ -458,7 +464,8 @@ class _Run:
                 queryable = await count_points(self.influx, self.queries)
             except RuntimeError as exc:
                 queryable = str(exc)
-        self.reporter.report(status, self.detectors.read_status(), len(self.watcher.episodes), queryable)
+        detectors = self.detectors.read_status()
+        self.display.show(self.counters.snapshot(status, detectors, len(self.watcher.episodes), queryable))
 
     async def final_report(self) -> None:
         """The workers' last counters, incidents against detections, and InfluxQL that finds this run's data."""

@@ -1,4 +1,4 @@
-"""What the demo shows: InfluxQL proof, ground truth matched with anomaly episodes, the periodic summary."""
+"""What the demo reports: InfluxQL proof, ground truth matched with anomaly episodes, the counters it shows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from core.influx_schema import ANOMALY, METRIC
 from simulator.records import IncidentRecord
 from simulator.stats import Stats
 from telewatch.config import Config
+from telewatch.demo_console import DetectorsCounters, Replay, Snapshot, StreamsCounters, clock_text
 
 # Queries go straight to InfluxDB, never through an http_proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -247,16 +249,6 @@ class AnomalyWatcher:
         return f"{line} -> no injected incident"
 
 
-def number(value: object) -> str:
-    return f"{value:,}" if isinstance(value, int | float) else "-"
-
-
-def by_reason(counts: dict[str, int]) -> str:
-    total = sum(counts.values())
-    detail = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()) if n)
-    return f"{total:,}{f' ({detail})' if detail else ''}"
-
-
 def seconds_text(s: float) -> str:
     """``200`` → ``3m 20s``; ``7200`` → ``2h``."""
     hours, rest = divmod(round(s), 3600)
@@ -265,82 +257,82 @@ def seconds_text(s: float) -> str:
     return " ".join(p for p in parts if p) or "0s"
 
 
-def clock_text(ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}"
+class Counters:
+    """Gathers the demo's counters into a :class:`Snapshot` (shown by ``DemoConsole``).
 
+    Events produced come from the simulator's progress; rates are over the last ``rate_window_s`` seconds.
+    """
 
-class Reporter:
-    """Prints one status line per interval: produced events, and the workers' counters."""
-
-    def __init__(self, console: Console, first_points_at: float | None, since: float, rate: float) -> None:
-        self.console = console
+    def __init__(self, first_points_at: float | None, since: float, rate: float, rate_window_s: float = 5.0) -> None:
         #: The streams worker counts as behind once more than 10 s of traffic waits for it.
         self.behind_from = 10 * rate
         self.first_points_at = first_points_at
         self.since = since
+        self.rate_window_s = rate_window_s
         self.sim_stats: Stats | None = None
         #: Events of the simulation runs that finished (the history, before the live part).
         self._finished_runs = 0
-        self._history_until: float | None = None
-        self._last_events = 0
-        self._last_produced = 0
-        self._last_time = time.monotonic()
+        self._history: tuple[float, float] | None = None
+        self._events = 0
+        #: (monotonic time, produced, streams events) of recent snapshots, oldest first.
+        self._samples: deque[tuple[float, int, int]] = deque([(time.monotonic(), 0, 0)])
 
     def on_progress(self, stats: Stats) -> None:
         if self.sim_stats is not None and stats is not self.sim_stats:
             self._finished_runs += self.sim_stats.total_events
         self.sim_stats = stats
 
-    def replaying(self, until: float | None) -> None:
-        """The history replay runs towards ``until`` (None: it is over)."""
-        self._history_until = until
+    def replaying(self, start: float, until: float) -> None:
+        """The history replay runs from simulated time ``start`` towards ``until``."""
+        self._history = (start, until)
 
-    def report(
+    def replayed(self) -> None:
+        """The history replay is over."""
+        self._history = None
+
+    def snapshot(
         self,
         status: dict[str, Any] | None,
         detectors: dict[str, Any] | None,
         episodes: int,
         queryable: int | str | None,
-    ) -> None:
+    ) -> Snapshot:
+        """The counters now: the workers' status files, anomaly episodes, the InfluxQL count (str: its error)."""
         now = time.monotonic()
-        elapsed = max(now - self._last_time, 1e-9)
         stats = self.sim_stats
         produced = self._finished_runs + (stats.total_events if stats else 0)
-        line = f"[bold]{datetime.now(UTC):%H:%M:%S}[/bold]"
-        if self._history_until is not None and stats is not None:
-            done = (stats.sim_end - stats.sim_start).total_seconds()
-            total = max(self._history_until - stats.sim_start.timestamp(), 1.0)
-            line += f"  history at {stats.sim_end:%H:%M:%S} ({min(done / total, 1.0):.0%})"
-        line += f"  produced {(produced - self._last_produced) / elapsed:,.0f}/s ({produced:,})"
-        if status is None:
-            line += "  streams worker: no status yet"
-        else:
-            events = int(status.get("events", 0))
-            influx = status.get("influxdb") or {}
-            behind = produced - events
-            backlog = f", {behind:,} to read" if behind > self.behind_from else ""
-            line += (
-                f"  streams {(events - self._last_events) / elapsed:,.0f} events/s ({events:,}{backlog})"
-                f"  metric series {number(status.get('series'))}  points {number(status.get('points'))}"
-                f"  dead letters {by_reason(status.get('dead_letters') or {})}"
-                f"  late {number(status.get('late'))}  duplicates {number(status.get('duplicates'))}"
-                f"  InfluxDB written {number(influx.get('written'))} buffered {number(influx.get('buffered'))}"
+        streams = StreamsCounters.from_status(status) if status is not None else None
+        if streams is not None and streams.events is not None:
+            self._events = streams.events
+        samples = self._samples
+        samples.append((now, produced, self._events))
+        while len(samples) > 1 and now - samples[1][0] >= self.rate_window_s:
+            samples.popleft()
+        then, produced_then, events_then = samples[0]
+        elapsed = max(now - then, 1e-9)
+        replay = None
+        if self._history is not None:
+            start, until = self._history
+            if stats is not None:
+                start = stats.sim_start.timestamp()
+            done = stats.sim_end.timestamp() - start if stats is not None else 0.0
+            replay = Replay(
+                sim_at=start + done,
+                fraction=min(max(done / max(until - start, 1.0), 0.0), 1.0),
+                produced=stats.total_events if stats is not None else 0,
             )
-            self._last_events = events
-        if detectors is None:
-            line += "  detectors worker: no status yet"
-        else:
-            line += (
-                f"  detectors judged {number(detectors.get('judged'))} of {number(detectors.get('points'))} points"
-                f"  anomalies {number(detectors.get('anomalies'))} ({episodes:,} episodes)"
-                f"  correlated {number(detectors.get('correlated'))}"
-            )
-        if isinstance(queryable, int):
-            line += f"  InfluxQL count since {clock_text(self.since)} {queryable:,}"
-        elif isinstance(queryable, str):
-            line += f"  InfluxQL: {queryable}"
-        if self.first_points_at is not None and time.time() < self.first_points_at:
-            line += f"  (first metric points due about {clock_text(self.first_points_at)})"
-        line += f"  incidents started {stats.incidents_started if stats else 0}"
-        self.console.print(line, highlight=False)
-        self._last_produced, self._last_time = produced, now
+        return Snapshot(
+            at=time.time(),
+            produced=produced,
+            produced_per_s=(produced - produced_then) / elapsed,
+            streams=streams,
+            streams_per_s=(self._events - events_then) / elapsed,
+            detectors=DetectorsCounters.from_status(detectors) if detectors is not None else None,
+            episodes=episodes,
+            incidents=stats.incidents_started if stats else 0,
+            influx_points=queryable,
+            since=self.since,
+            replay=replay,
+            first_points_at=self.first_points_at,
+            behind_from=self.behind_from,
+        )

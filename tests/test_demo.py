@@ -53,12 +53,16 @@ SIMULATOR: dict[str, object] = {
 }
 #: Detectors judge after 10 windows (50 s) here: the 3 minutes of history teach them.
 DETECTORS: dict[str, object] = {"default": {"warmup_points": 10}}
-SUMMARY = re.compile(
-    r"streams [\d,]+ events/s \((?P<events>[\d,]+)(?:, [\d,]+ to read)?\)  metric series (?P<series>[\d,]+)"
-    r"  points (?P<points>[\d,]+)  dead letters (?P<dead>[\d,]+).*InfluxDB written (?P<written>[\d,]+) buffered [\d,]+"
-    r"  detectors judged (?P<judged>[\d,]+) of [\d,]+ points  anomalies (?P<anomalies>[\d,]+) \([\d,]+ episodes\)"
-    r"  correlated [\d,]+(?:.*InfluxQL count since [\d:]+ (?P<queryable>[\d,]+))?"
-)
+#: The periodic status (plain lines: stdout is a pipe): its first line, then lines indented under the phase.
+STATUS_LINE = re.compile(r"^(?:[\d:]{8} (?:history|live) | {9}\S)")
+#: Counters in the status lines, each read from the latest line that shows it.
+SUMMARY = {
+    "events": re.compile(r"streams [\d,]+ ev/s \(([\d,]+)"),
+    "series": re.compile(r"  series ([\d,]+)"),
+    "written": re.compile(r"InfluxDB written ([\d,]+) buffered [\d,]+"),
+    "judged": re.compile(r"detectors judged ([\d,]+) of [\d,]+ points"),
+    "queryable": re.compile(r"influx ([\d,]+) since [\d:]{8}"),
+}
 ANOMALY_LINE = re.compile(
     r"^[\d:]{8} ANOMALY (?P<severity>\w+) (?P<series>\S+) window [\d:]{8} value \S+ vs expected \S+ .* "
     r"detector (?P<detector>\w+) fingerprint (?P<fingerprint>[0-9a-f]+) -> (?P<incident>inc-\d+) (?P<kind>\w+) "
@@ -86,23 +90,24 @@ def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb
     )
     assert proc.stdout is not None
     output: list[str] = []
-    summary: re.Match[str] | None = None
+    summary: dict[str, str] = {}
     flagged: re.Match[str] | None = None
     deadline = time.monotonic() + 150
     try:
         # Until a summary shows points counted back with InfluxQL, and the injected incident is flagged.
-        while time.monotonic() < deadline and not (flagged and summary and number(summary["queryable"]) > 0):
+        while time.monotonic() < deadline and not (flagged and number(summary.get("queryable")) > 0):
             line = proc.stdout.readline()
             if not line:
                 break
             output.append(line)
-            summary = SUMMARY.search(line) or summary
+            if STATUS_LINE.match(line):
+                assert len(line.rstrip("\n")) < 200 and "\x1b" not in line, line
+                summary |= {name: m[1] for name, pattern in SUMMARY.items() if (m := pattern.search(line))}
             flagged = flagged or ANOMALY_LINE.match(line.rstrip("\n"))
         text = "".join(output)
-        assert summary is not None and number(summary["queryable"]) > 0, text
+        assert number(summary.get("queryable")) > 0, text
         assert flagged is not None, text
-        assert number(summary["events"]) > 0 and number(summary["series"]) > 0 and number(summary["written"]) > 0
-        assert number(summary["judged"]) > 0, text
+        assert all(number(summary.get(name)) > 0 for name in ("events", "series", "written", "judged")), summary
         assert f"tansu on 127.0.0.1:{stack['tansu_port']}" in text
         assert "a window closes window_s 5 s + allowed_lateness_s 2 s after it opens" in text
         assert "detectors judge a series once they have learned warmup_points 10 of its windows (50s)" in text
@@ -181,7 +186,7 @@ def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb
     anomaly_query = next(q for q in final if q.startswith("SELECT count(score) FROM telewatch_anomaly WHERE time >= "))
     points, series = number(final[count_query].split()[0]), number(final[series_query].split()[0])
     anomalies = number(final[anomaly_query].split()[0])
-    assert points >= number(summary["queryable"]) and series > 0 and anomalies > 0, text
+    assert points >= number(summary.get("queryable")) and series > 0 and anomalies > 0, text
     assert re.search(r"  time=\S+, value=[\d.e-]+, count=\d+\n", text), text
     assert f'--data-urlencode db=telewatch --data-urlencode "q={count_query}"' in text
     assert f"curl -sG http://127.0.0.1:{stack['influxdb_http_port']}/query" in text
