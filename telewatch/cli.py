@@ -31,6 +31,7 @@ from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_s
 from simulator.sinks import INCIDENTS_FILE
 from streams.worker import APP_ID
 from telewatch import wiring
+from telewatch.backtest import labelled, labelled_csv, point_adjust
 from telewatch.backtest.recorded_points import (
     SIMULATION_START,
     points_from_simulation,
@@ -280,8 +281,12 @@ def _run_worker(cfg: Config, faust_app: faust.App, changelogs: dict[str, int], l
 def backtest(
     report: Annotated[Path, typer.Option("--report", help="Write the HTML report here (one per seed: name-SEED.html)")],
     points: Annotated[
-        Path | None,
-        typer.Option("--points", help="Recorded metric points: JSONL (metrics topic) or CSV (also InfluxDB exports)"),
+        list[Path] | None,
+        typer.Option(
+            "--points",
+            help="Recorded metric points: JSONL (metrics topic) or CSV (also InfluxDB exports); repeat, or a directory "
+            "of CSVs. Labelled CSV (timestamp,value,label) is scored point-adjusted",
+        ),
     ] = None,
     simulate: Annotated[
         str | None, typer.Option("--simulate", help="Instead of --points: simulate this long (e.g. 2d) and use that")
@@ -307,6 +312,9 @@ def backtest(
         int | None, typer.Option(help="--points CSV without window_end: the window in s (default: the points' spacing)")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here")] = None,
+    delay: Annotated[
+        int, typer.Option(min=1, help="Labelled CSV: a segment is detected when flagged within its first DELAY points")
+    ] = point_adjust.DEFAULT_DELAY,
     keep: Annotated[
         Path | None, typer.Option(help="--simulate: simulate into this folder (kept) instead of a temporary one")
     ] = None,
@@ -326,11 +334,34 @@ def backtest(
         if seed or rate is not None or incidents_per_day is not None or keep or save_points or start:
             raise _fail("--seed, --rate, --incidents-per-day, --start, --keep and --save-points go with --simulate", 2)
         try:
-            recorded = read_points(points, window)
-            truth = read_incidents(incidents) if incidents is not None else None
+            files = labelled_csv.input_files(points)
+            marked = [f for f in files if labelled_csv.is_labelled(f)]
         except (OSError, ValueError) as exc:  # PointsFormatError is a ValueError
             raise _fail(str(exc), 2) from exc
-        console.print(f"{len(recorded):,} points of {len({p.series for p in recorded}):,} series from {points}")
+        source = ", ".join(str(p) for p in points)
+        if marked:
+            if len(marked) < len(files) or incidents or learn or window:
+                others = ", ".join(str(f) for f in files if f not in marked) or "--incidents, --learn and --window"
+                raise _fail(f"labelled CSV (with a label column) is scored alone: leave out {others}", 2)
+            try:
+                series = labelled_csv.read_labelled(marked)
+            except (OSError, ValueError) as exc:
+                raise _fail(str(exc), 2) from exc
+            console.print(f"{sum(len(s.ts) for s in series):,} labelled points of {len(series):,} series from {source}")
+            outcome = labelled.run_labelled(series, cfg, delay)
+            console.print(labelled.console_table(outcome))
+            labelled.write_html(outcome, report, command)
+            console.print(f"report: {report}")
+            if json_out is not None:
+                labelled.write_json(outcome, json_out, command)
+                console.print(f"figures: {json_out}")
+            return
+        try:
+            recorded = [p for f in files for p in read_points(f, window)]
+            truth = read_incidents(incidents) if incidents is not None else None
+        except (OSError, ValueError) as exc:
+            raise _fail(str(exc), 2) from exc
+        console.print(f"{len(recorded):,} points of {len({p.series for p in recorded}):,} series from {source}")
         results.append(("", run_backtest(recorded, cfg, truth, learn_s=learn_s)))
     else:
         seconds = _duration(simulate)
@@ -361,7 +392,12 @@ def backtest(
                 console.print(f"points written to {target}")
             results.append((suffix, run_backtest(simulated, cfg, truth, learn_s=learn_s)))
     _print_backtest(
-        results, report, command, json_out, str(points) if points is not None else None, seed or [cfg.simulator.seed]
+        results,
+        report,
+        command,
+        json_out,
+        ", ".join(str(p) for p in points) if points is not None else None,
+        seed or [cfg.simulator.seed],
     )
 
 

@@ -38,7 +38,7 @@ _WIDTH, _HEIGHT = 960, 210
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 12, 18, 34
 _LABEL_COLOURS: Final = {"incident": "#2e7d32", "related": "#1565c0", "false": "#c62828"}
 
-_CSS = """
+REPORT_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:14px;margin:18px 0 4px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
@@ -66,7 +66,7 @@ def render_report(result: BacktestResult, command: str | None = None, max_series
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>telewatch backtest</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{REPORT_CSS}</style></head><body>",
         "<h1>telewatch backtest</h1>",
         _summary(result, command),
         _kinds(result),
@@ -80,15 +80,18 @@ def render_report(result: BacktestResult, command: str | None = None, max_series
 
 
 # -- tables -----------------------------------------------------------------------------------------------
-def _e(text: object) -> str:
+def esc(text: object) -> str:
+    """``text`` escaped for HTML."""
     return html.escape(str(text), quote=True)
 
 
-def _pct(x: float | None) -> str:
+def fmt_pct(x: float | None) -> str:
+    """A share as a percentage (``n/a`` for None)."""
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
-def _num(x: float | None, digits: int = 2) -> str:
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    """A number with ``digits`` decimals (``n/a`` for None or not finite)."""
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
@@ -97,8 +100,9 @@ def _when(ts: float | datetime) -> str:
     return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] | None = None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] | None = None) -> str:
+    """An HTML table of ready-made cells."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for index, row in enumerate(rows):
         cls = f" class='{classes[index]}'" if classes and classes[index] else ""
@@ -106,24 +110,25 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequen
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _td(text: object, cls: str = "") -> str:
-    return f"<td class='{cls}'>{_e(text)}</td>" if cls else f"<td>{_e(text)}</td>"
+def html_td(text: object, cls: str = "") -> str:
+    """One escaped table cell."""
+    return f"<td class='{cls}'>{esc(text)}</td>" if cls else f"<td>{esc(text)}</td>"
 
 
 def _summary(result: BacktestResult, command: str | None) -> str:
     s = result.summary()
     labels = s["episodes_by_label"]
     rows = [
-        ("Recall (incidents detected)", f"{_pct(result.recall)} ({s['detected']} of {s['incidents']})"),
+        ("Recall (incidents detected)", f"{fmt_pct(result.recall)} ({s['detected']} of {s['incidents']})"),
         (
             "Precision (episodes explained by an incident)",
-            f"{_pct(result.precision)} ({labels.get('incident', 0)} on listed series or their roll-ups, "
+            f"{fmt_pct(result.precision)} ({labels.get('incident', 0)} on listed series or their roll-ups, "
             f"{labels.get('related', 0)} related, {labels.get('false', 0)} false, of {s['episodes']})",
         ),
-        ("Median time to detect", f"{_num(result.median_ttd_windows, 1)} windows"),
+        ("Median time to detect", f"{fmt_num(result.median_ttd_windows, 1)} windows"),
         (
             "False alarms per series-day",
-            f"{_num(result.false_alarms_per_series_day, 4)} ({result.false_alarms} over {result.series_days:.1f} "
+            f"{fmt_num(result.false_alarms_per_series_day, 4)} ({result.false_alarms} over {result.series_days:.1f} "
             "series-days)",
         ),
         ("Series / points", f"{len(result.series):,} / {result.points:,}"),
@@ -144,9 +149,9 @@ def _summary(result: BacktestResult, command: str | None) -> str:
         )
     if not result.has_truth:
         rows.insert(0, ("Ground truth", "none given: every episode counts as a false alarm"))
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     if command:
-        body += f"<tr><th>Command</th><td><code>{_e(command)}</code></td></tr>"
+        body += f"<tr><th>Command</th><td><code>{esc(command)}</code></td></tr>"
     return f"<h2>Summary</h2><table><tbody>{body}</tbody></table>"
 
 
@@ -155,22 +160,22 @@ def _kinds(result: BacktestResult) -> str:
     if not kinds:
         return ""
     rows = [
-        [_td(k.kind), _td(k.incidents, "n"), _td(k.detected, "n"), _td(_pct(k.recall), "n"),
-         _td(_num(k.median_ttd_windows, 1), "n")]
+        [html_td(k.kind), html_td(k.incidents, "n"), html_td(k.detected, "n"), html_td(fmt_pct(k.recall), "n"),
+         html_td(fmt_num(k.median_ttd_windows, 1), "n")]
         for k in kinds
     ]  # fmt: skip
     header = ["Incident kind", "Incidents", "Detected", "Recall", "Median TTD (windows)"]
-    return "<h2>By incident kind</h2>" + _table(header, rows)
+    return "<h2>By incident kind</h2>" + html_table(header, rows)
 
 
 def _metrics(result: BacktestResult) -> str:
     rows = [
-        [_td(m.metric), _td(m.series, "n"), _td(f"{m.series_days:.1f}", "n"), _td(m.episodes["incident"], "n"),
-         _td(m.episodes["related"], "n"), _td(m.episodes["false"], "n"), _td(_num(m.false_per_series_day, 4), "n")]
+        [html_td(m.metric), html_td(m.series, "n"), html_td(f"{m.series_days:.1f}", "n"), html_td(m.episodes["incident"], "n"),
+         html_td(m.episodes["related"], "n"), html_td(m.episodes["false"], "n"), html_td(fmt_num(m.false_per_series_day, 4), "n")]
         for m in result.by_metric()
     ]  # fmt: skip
     header = ["Metric", "Series", "Series-days", "Incident episodes", "Related", "False", "False per series-day"]
-    return "<h2>Episodes by metric</h2>" + _table(header, rows)
+    return "<h2>Episodes by metric</h2>" + html_table(header, rows)
 
 
 def _incidents(result: BacktestResult) -> str:
@@ -181,16 +186,16 @@ def _incidents(result: BacktestResult) -> str:
         minutes = (i.end - i.start).total_seconds() / 60
         rows.append(
             [
-                _td(i.id),
-                _td(i.kind),
-                _td(_when(i.start)),
-                _td(f"{minutes:.0f} min", "n"),
-                _td("detected" if i.detected else "missed", "d"),
-                _td(_num(i.ttd_windows, 1), "n"),
-                _td(i.first_flag_series or ""),
-                _td(f"{i.flagged_series} / {i.series_with_points} / {len(i.series)}", "n"),
-                _td(i.note),
-                _td(i.description),
+                html_td(i.id),
+                html_td(i.kind),
+                html_td(_when(i.start)),
+                html_td(f"{minutes:.0f} min", "n"),
+                html_td("detected" if i.detected else "missed", "d"),
+                html_td(fmt_num(i.ttd_windows, 1), "n"),
+                html_td(i.first_flag_series or ""),
+                html_td(f"{i.flagged_series} / {i.series_with_points} / {len(i.series)}", "n"),
+                html_td(i.note),
+                html_td(i.description),
             ]
         )
         classes.append("ok" if i.detected else "missed")
@@ -198,7 +203,7 @@ def _incidents(result: BacktestResult) -> str:
         "Incident", "Kind", "Start", "Duration", "Result", "TTD (windows)", "First flagged series",
         "Flagged / with points / listed series", "Note", "Description",
     ]  # fmt: skip
-    return "<h2>Incidents</h2>" + _table(header, rows, classes)
+    return "<h2>Incidents</h2>" + html_table(header, rows, classes)
 
 
 def _false_alarms(result: BacktestResult) -> str:
@@ -206,14 +211,14 @@ def _false_alarms(result: BacktestResult) -> str:
     if not false:
         return "<h2>False alarms</h2><p>None.</p>"
     rows = [
-        [_td(e.series), _td(_when(e.start)), _td(f"{(e.end - e.start) / result.window_s:.0f}", "n"),
-         _td(e.flagged_points, "n"), _td(_num(e.peak_value, 4), "n"), _td(_num(e.peak_expected, 4), "n"),
-         _td(_num(e.peak_volume, 0), "n"), _td(_num(e.max_score, 3), "n")]
+        [html_td(e.series), html_td(_when(e.start)), html_td(f"{(e.end - e.start) / result.window_s:.0f}", "n"),
+         html_td(e.flagged_points, "n"), html_td(fmt_num(e.peak_value, 4), "n"), html_td(fmt_num(e.peak_expected, 4), "n"),
+         html_td(fmt_num(e.peak_volume, 0), "n"), html_td(fmt_num(e.max_score, 3), "n")]
         for e in false[:MAX_FALSE_ROWS]
     ]  # fmt: skip
     header = ["Series", "Start", "Windows", "Flagged points", "Peak value", "Expected", "Volume", "Max score"]
     more = f"<p class='small'>{len(false) - MAX_FALSE_ROWS} more not shown.</p>" if len(false) > MAX_FALSE_ROWS else ""
-    return f"<h2>False alarms ({len(false)})</h2>" + _table(header, rows) + more
+    return f"<h2>False alarms ({len(false)})</h2>" + html_table(header, rows) + more
 
 
 # -- plots ------------------------------------------------------------------------------------------------
@@ -268,7 +273,9 @@ def _plots(result: BacktestResult, max_series: int) -> str:
 
 
 @dataclass(frozen=True)
-class _Span:
+class Span:
+    """A labelled time span drawn behind a series plot."""
+
     start: float
     end: float
     label: str
@@ -286,13 +293,13 @@ def _series_section(result: BacktestResult, key: str, by_id: dict[str, IncidentO
         if listed or related:
             verdict = "detected" if incident.detected else "missed"
             label = f"{incident.id} {incident.kind} ({verdict})" if listed else f"{incident.id} {incident.kind}"
-            spans.append(_Span(incident.start.timestamp(), incident.end.timestamp(), label, listed))
+            spans.append(Span(incident.start.timestamp(), incident.end.timestamp(), label, listed))
     counts = {label: sum(e.label == label for e in episodes) for label in ("incident", "related", "false")}
     caption = (
         f"{stats.points:,} points, {stats.missing:,} missing slots, cadence {stats.cadence_windows} window(s); "
         f"episodes: {counts['incident']} incident, {counts['related']} related, {counts['false']} false"
     )
-    parts = [f"<div class='series'><h3>{_e(key)}</h3><div class='small'>{_e(caption)}</div>"]
+    parts = [f"<div class='series'><h3>{esc(key)}</h3><div class='small'>{esc(caption)}</div>"]
     t0, t1 = float(trace.ts[0]), float(trace.ts[-1]) + result.window_s
     parts.append(svg_plot(trace, spans, episodes, t0, t1, result.window_s, "whole run"))
     zooms: list[tuple[float, float, str]] = []
@@ -316,7 +323,7 @@ def _series_section(result: BacktestResult, key: str, by_id: dict[str, IncidentO
 
 def svg_plot(
     trace: SeriesTrace,
-    spans: Sequence[_Span],
+    spans: Sequence[Span],
     episodes: Sequence[Episode],
     t0: float,
     t1: float,
@@ -349,7 +356,7 @@ def svg_plot(
 
     out = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{_HEIGHT}' "
-        f"viewBox='0 0 {_WIDTH} {_HEIGHT}' role='img' aria-label='{_e(title)}'>",
+        f"viewBox='0 0 {_WIDTH} {_HEIGHT}' role='img' aria-label='{esc(title)}'>",
         f"<rect x='{_LEFT}' y='{_TOP}' width='{w}' height='{h}' fill='#fff' stroke='#ccc'/>",
     ]
     for span in spans:  # incident spans
@@ -359,8 +366,8 @@ def svg_plot(
         fill = "#ffe0b2" if span.listed else "#eeeeee"
         width = max(x(b) - x(a), 2.0)
         out.append(f"<rect x='{x(a):.1f}' y='{_TOP}' width='{width:.1f}' height='{h}' fill='{fill}' opacity='0.85'>"
-                   f"<title>{_e(span.label)}</title></rect>")  # fmt: skip
-        out.append(f"<text x='{x(a) + 2:.1f}' y='{_TOP + 11}' font-size='10' fill='#e65100'>{_e(span.label)}</text>")
+                   f"<title>{esc(span.label)}</title></rect>")  # fmt: skip
+        out.append(f"<text x='{x(a) + 2:.1f}' y='{_TOP + 11}' font-size='10' fill='#e65100'>{esc(span.label)}</text>")
     columns = _columns(ts, t0, span_t, w)
     band = _band_path(ts, lower, upper, columns, x, y)
     if band:
@@ -390,10 +397,10 @@ def svg_plot(
             continue
         colour = _LABEL_COLOURS[episode.label]
         out.append(f"<rect x='{x(a):.1f}' y='{_TOP + h - 3}' width='{max(x(b) - x(a), 2.0):.1f}' height='3' "
-                   f"fill='{colour}'><title>{_e(episode.label)} episode</title></rect>")  # fmt: skip
+                   f"fill='{colour}'><title>{esc(episode.label)} episode</title></rect>")  # fmt: skip
     out += _axes(t0, t1, lo, hi, x, y)
     out.append(f"<text x='{_WIDTH - _RIGHT}' y='{_TOP - 5}' font-size='11' text-anchor='end' fill='#555'>"
-               f"{_e(title)}</text>")  # fmt: skip
+               f"{esc(title)}</text>")  # fmt: skip
     out.append("</svg>")
     return "".join(out)
 
@@ -476,7 +483,7 @@ def _axes(t0: float, t1: float, lo: float, hi: float, x: _Scale, y: _Scale) -> l
         v = lo + (hi - lo) * k / 4
         out.append(f"<line x1='{_LEFT - 4}' x2='{_LEFT}' y1='{y(v):.1f}' y2='{y(v):.1f}' stroke='#999'/>")
         out.append(f"<text x='{_LEFT - 6}' y='{y(v) + 3:.1f}' font-size='10' text-anchor='end' fill='#555'>"
-                   f"{_e(_tick(v, hi - lo))}</text>")  # fmt: skip
+                   f"{esc(_tick(v, hi - lo))}</text>")  # fmt: skip
     span = t1 - t0
     step = next((s for s in _TIME_STEPS if span / s <= 8), _TIME_STEPS[-1])
     tick = math.ceil(t0 / step) * step
