@@ -188,8 +188,3 @@ def default_metrics() -> list[MetricDefinition]:
             description="Complaints per category and scenario per region",
         ),
     ]  # fmt: skip
-
-
-def metric_names(metrics: list[MetricDefinition]) -> list[str]:
-    """The names of the declared metrics, in order."""
-    return [m.name for m in metrics]

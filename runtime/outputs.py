@@ -1,7 +1,7 @@
 """What every worker sends through: app options, stage tables, and the outputs (Kafka topics, InfluxDB).
 
-Both keep what a batch sends in an outbox that is durable with their state,
-and send it through an :class:`Outputs` (Kafka topics by role, and the
+A worker keeps what a batch sends in an outbox that is durable with its state,
+and sends it through an :class:`Outputs` (Kafka topics by role, and the
 InfluxDB sink) once the state change is acknowledged.
 """
 

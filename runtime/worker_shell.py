@@ -64,7 +64,6 @@ class WorkerShell:
         summary: Callable[[dict[str, Any]], str],
         status_file: Path | None = None,
     ) -> None:
-        self.platform = platform
         self.stage = stage
         self.status_file = status_file
         self.outputs = Outputs(platform)

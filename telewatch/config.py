@@ -16,7 +16,6 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from core.config_loader import Loc, LocatedProblems, load_model_file
-from core.metrics import metric_names
 from core.settings import REPO_ROOT, Platform, ValidationSettings
 from detectors.settings import DEFAULT_METRIC_SPECS, DetectorSettings
 from simulator.settings import SimulatorSettings
@@ -45,7 +44,7 @@ class Config(Platform):
 
 def reference_problems(config: Config) -> list[tuple[Loc, str]]:
     """References between sections that point at nothing: each with its key path and the fix."""
-    declared = metric_names(config.streams.metrics)
+    declared = [m.name for m in config.streams.metrics]
     known = ", ".join(declared)
     problems: list[tuple[Loc, str]] = []
     for name in config.detectors.metrics:

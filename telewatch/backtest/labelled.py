@@ -25,9 +25,8 @@ label-0 points as a share of label-0 points.
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,7 +44,6 @@ from telewatch.backtest.point_adjust import (
     EPISODE_GAP,
     BestThreshold,
     Figures,
-    FloatArray,
     best_threshold,
     episodes,
     point_adjusted,
@@ -53,7 +51,7 @@ from telewatch.backtest.point_adjust import (
     segments,
 )
 from telewatch.backtest.report import REPORT_CSS, Span, esc, fmt_num, fmt_pct, html_table, html_td, svg_plot
-from telewatch.backtest.run import JUDGED, LEARNING, OTHER, DetectorLike, Episode, SeriesTrace
+from telewatch.backtest.run import JUDGED, DetectorLike, Episode, SeriesTrace, trace_of
 from telewatch.config import Config
 
 #: Zoomed plots of missed segments per series at most.
@@ -147,25 +145,7 @@ def run_labelled(
 
 def _replay(detector: DetectorLike, item: LabelledSeries) -> SeriesTrace:
     verdicts = [detector.feed(t, v, None) for t, v in zip(item.ts.tolist(), item.value.tolist(), strict=True)]
-
-    def column(values: Iterable[float | None]) -> FloatArray:
-        return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
-
-    status = [
-        JUDGED if not v.reason else LEARNING if v.reason in ("learning", "warming up") else OTHER for v in verdicts
-    ]
-    return SeriesTrace(
-        ts=item.ts,
-        value=item.value,
-        expected=column(v.expected for v in verdicts),
-        lower=column(v.lower for v in verdicts),
-        upper=column(v.upper for v in verdicts),
-        score=column(v.score for v in verdicts),
-        volume=np.full(len(verdicts), math.nan),
-        anomalous=np.asarray([v.anomalous for v in verdicts], dtype=np.bool_),
-        flagged=np.asarray([v.flagged for v in verdicts], dtype=np.bool_),
-        status=np.asarray(status, dtype=np.uint8),
-    )
+    return trace_of(verdicts, [None] * len(verdicts))
 
 
 # -- output -----------------------------------------------------------------------------------------------

@@ -578,23 +578,15 @@ def _replay(detector: DetectorLike, items: Sequence[MetricPoint], window_s: floa
     """Feed one series' points (and its missing slots) to its detector; the verdicts, cadence and missing slots."""
     cadence = _cadence(items, window_s)
     step = cadence * window_s
-    columns: dict[str, list[float]] = {k: [] for k in ("ts", "value", "expected", "lower", "upper", "score", "volume")}
-    anomalous: list[bool] = []
-    flagged: list[bool] = []
-    status: list[int] = []
+    verdicts: list[Verdict] = []
+    volumes: list[float | None] = []
+    statuses: list[int] = []
     missing = 0
 
     def record(verdict: Verdict, volume: float | None, code: int) -> None:
-        columns["ts"].append(verdict.ts)
-        columns["value"].append(verdict.value)
-        columns["expected"].append(math.nan if verdict.expected is None else verdict.expected)
-        columns["lower"].append(math.nan if verdict.lower is None else verdict.lower)
-        columns["upper"].append(math.nan if verdict.upper is None else verdict.upper)
-        columns["score"].append(verdict.score)
-        columns["volume"].append(math.nan if volume is None else volume)
-        anomalous.append(verdict.anomalous)
-        flagged.append(verdict.flagged)
-        status.append(code)
+        verdicts.append(verdict)
+        volumes.append(volume)
+        statuses.append(code)
 
     previous: float | None = None
     for point in items:
@@ -609,13 +601,32 @@ def _replay(detector: DetectorLike, items: Sequence[MetricPoint], window_s: floa
         verdict = detector.feed(ts, point.value, volume)
         record(verdict, volume, _status(verdict))
         previous = ts
-    trace = SeriesTrace(
-        **{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()},
-        anomalous=np.asarray(anomalous, dtype=np.bool_),
-        flagged=np.asarray(flagged, dtype=np.bool_),
-        status=np.asarray(status, dtype=np.uint8),
-    )
+    trace = trace_of(verdicts, volumes, statuses)
     return trace, cadence, missing
+
+
+def trace_of(
+    verdicts: Sequence[Verdict], volumes: Sequence[float | None], statuses: Sequence[int] | None = None
+) -> SeriesTrace:
+    """The trace of a series' verdicts in order (``volumes``: None where a point has none; ``statuses``: each
+    verdict's JUDGED, LEARNING, ... code, by default told from the verdict)."""
+
+    def column(values: Iterable[float | None]) -> FloatArray:
+        return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+
+    codes = statuses if statuses is not None else [_status(v) for v in verdicts]
+    return SeriesTrace(
+        ts=column(v.ts for v in verdicts),
+        value=column(v.value for v in verdicts),
+        expected=column(v.expected for v in verdicts),
+        lower=column(v.lower for v in verdicts),
+        upper=column(v.upper for v in verdicts),
+        score=column(v.score for v in verdicts),
+        volume=column(volumes),
+        anomalous=np.asarray([v.anomalous for v in verdicts], dtype=np.bool_),
+        flagged=np.asarray([v.flagged for v in verdicts], dtype=np.bool_),
+        status=np.asarray(codes, dtype=np.uint8),
+    )
 
 
 def _status(verdict: Verdict) -> int:
