@@ -330,6 +330,7 @@ def backtest(
     command = shlex.join(["telewatch", *sys.argv[1:]])
     learn_s = _duration(learn) or 0.0
     results: list[tuple[str, BacktestResult]] = []
+    source = ", ".join(str(p) for p in points) if points is not None else None
     if points is not None:
         if seed or rate is not None or incidents_per_day is not None or keep or save_points or start:
             raise _fail("--seed, --rate, --incidents-per-day, --start, --keep and --save-points go with --simulate", 2)
@@ -338,7 +339,6 @@ def backtest(
             marked = [f for f in files if labelled_csv.is_labelled(f)]
         except (OSError, ValueError) as exc:  # PointsFormatError is a ValueError
             raise _fail(str(exc), 2) from exc
-        source = ", ".join(str(p) for p in points)
         if marked:
             if len(marked) < len(files) or incidents or learn or window:
                 others = ", ".join(str(f) for f in files if f not in marked) or "--incidents, --learn and --window"
@@ -391,14 +391,7 @@ def backtest(
                 write_points(target, simulated)
                 console.print(f"points written to {target}")
             results.append((suffix, run_backtest(simulated, cfg, truth, learn_s=learn_s)))
-    _print_backtest(
-        results,
-        report,
-        command,
-        json_out,
-        ", ".join(str(p) for p in points) if points is not None else None,
-        seed or [cfg.simulator.seed],
-    )
+    _print_backtest(results, report, command, json_out, source, seed or [cfg.simulator.seed])
 
 
 def _print_backtest(
