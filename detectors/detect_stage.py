@@ -70,7 +70,7 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     """Judges metric points with the configured detectors (see the module docstring)."""
 
     #: Format version of this stage's snapshots (see ``runtime.state_format``).
-    state_format = 1
+    state_format = 2
 
     def __init__(self, settings: DetectorSettings, metrics: Sequence[MetricDefinition]) -> None:
         self.settings = settings
@@ -163,7 +163,7 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
         replay: bool,
     ) -> None:
         ts = datetime.fromtimestamp(verdict.ts, tz=UTC)
-        family = detector.spec.family
+        family = detector.family
         if verdict.expected is not None:
             line = score_line(metric, series, dims, family, verdict.expected, verdict.lower, verdict.upper,
                               verdict.score, verdict.anomalous, verdict.flagged, ts)  # fmt: skip
@@ -209,11 +209,17 @@ def fingerprint(series: str, started: float) -> str:
     return hashlib.blake2b(f"{series}@{started:.0f}".encode(), digest_size=8).hexdigest()
 
 
+#: Scores from which a flagged point is major and critical: about 1.9 and 2.6 times the threshold's deviation at the
+#: default threshold 4 (``detectors.calibration``); a silent series scores 3 times it.
+MAJOR_SCORE = 0.75
+CRITICAL_SCORE = 0.85
+
+
 def severity_of(verdict: Verdict) -> Severity:
-    """Severity from the score: warning when flagged, major from 0.9, critical from 0.99."""
-    if verdict.score >= 0.99:
+    """Severity from the calibrated score: warning when flagged, major from 0.75, critical from 0.85."""
+    if verdict.score >= CRITICAL_SCORE:
         return "critical"
-    if verdict.score >= 0.9:
+    if verdict.score >= MAJOR_SCORE:
         return "major"
     return "warning"
 

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from detectors.auto import AutoBaseline
 from detectors.baseline import Baseline
 from detectors.forecast import HoltWintersBaseline, SnarimaxBaseline
 from detectors.half_space_trees import HalfSpaceTreesBaseline
@@ -13,6 +14,7 @@ from detectors.robust import RobustBaseline
 from detectors.seasonal import SeasonalBaseline
 
 FAMILIES: Mapping[str, type[Any]] = {
+    "auto": AutoBaseline,
     "seasonal": SeasonalBaseline,
     "robust": RobustBaseline,
     "holt_winters": HoltWintersBaseline,

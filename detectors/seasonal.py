@@ -23,12 +23,12 @@ and two arrays per series: about 2 KB pickled for a daily profile in 15 min slot
 from __future__ import annotations
 
 import math
-from array import array
 
 from detectors.baseline import Estimate
+from detectors.daily_profile import DailyProfile, check_fractions
 
 
-class SeasonalBaseline:
+class SeasonalBaseline(DailyProfile):
     """Level + per-slot profile + robust scale (see the module docstring).
 
     Parameters
@@ -56,53 +56,20 @@ class SeasonalBaseline:
         scale_alpha: float = 0.02,
         min_points: int = 5,
     ) -> None:
-        if period_s <= 0 or slot_s <= 0 or period_s % slot_s:
-            raise ValueError(f"period_s ({period_s}) must be a positive multiple of slot_s ({slot_s})")
-        for name, alpha in (
-            ("level_alpha", level_alpha),
-            ("profile_alpha", profile_alpha),
-            ("scale_alpha", scale_alpha),
-        ):
-            if not 0 < alpha <= 1:
-                raise ValueError(f"{name} must be in (0, 1], not {alpha}")
-        self.period_s = period_s
-        self.slot_s = slot_s
+        check_fractions(level_alpha=level_alpha, profile_alpha=profile_alpha, scale_alpha=scale_alpha)
+        self._init_profile(period_s, slot_s, single=False)
         self.level_alpha = level_alpha
         self.profile_alpha = profile_alpha
         self.scale_alpha = scale_alpha
         self.min_points = min_points
-        slots = period_s // slot_s
-        self._profile = array("d", bytes(8 * slots))
-        self._seen = array("H", bytes(2 * slots))
-        #: Visits of each slot (a day's run of points in it), and the slot of the last point.
-        self._visits = array("H", bytes(2 * slots))
-        self._last_slot = -1
         self._level = 0.0
         self._scale = 0.0
         self._n = 0
-        #: Sum of the profile over the slots seen, and how many: offsets are centred on their mean.
-        self._profile_sum = 0.0
-        self._slots_seen = 0
 
     @property
     def n_learned(self) -> int:
         """Points learned so far."""
         return self._n
-
-    def _slot(self, ts: float) -> int:
-        return int(ts % self.period_s) // self.slot_s
-
-    def _completed_visits(self, slot: int) -> int:
-        """Visits of the slot before the current one: the current visit must not explain itself."""
-        visits = self._visits[slot]
-        return visits - 1 if slot == self._last_slot and visits else visits
-
-    def _offset(self, slot: int) -> float:
-        completed = self._completed_visits(slot)
-        if not completed or not self._slots_seen:
-            return 0.0
-        centred = self._profile[slot] - self._profile_sum / self._slots_seen
-        return centred * completed / (completed + 1.0)
 
     def expect(self, ts: float, value: float, volume: float | None) -> Estimate | None:
         """Level plus the slot's offset; ``None`` before ``min_points``."""
@@ -118,28 +85,20 @@ class SeasonalBaseline:
         if not math.isfinite(value):
             return
         slot = self._slot(ts)
-        self._n += 1
+        n = self._n = self._n + 1
+        offset = self._offset(slot)  # the profile does not change before the level below
+        if n > 1:
+            residual = abs(value - (self._level + offset))
+            scale = self._scale
+            scale_weight = 1.0 / (n - 1) if (n - 1) * self.scale_alpha < 1.0 else self.scale_alpha
+            if n > self.min_points:  # Huber-like: a run of large residuals (a ramp) cannot inflate the scale fast
+                cap = 3.0 * scale + 1e-12
+                residual = cap if residual > cap else residual
+            self._scale = scale + scale_weight * (residual - scale)
         # Bias-corrected start: a plain mean until 1/alpha points have been seen.
-        level_weight = max(self.level_alpha, 1.0 / self._n)
-        if self._n > 1:
-            residual = abs(value - (self._level + self._offset(slot)))
-            scale_weight = max(self.scale_alpha, 1.0 / (self._n - 1))
-            if self._n > self.min_points:  # Huber-like: a run of large residuals (a ramp) cannot inflate the scale fast
-                residual = min(residual, 3.0 * self._scale + 1e-12)
-            self._scale += scale_weight * (residual - self._scale)
-        self._level += level_weight * (value - self._level - self._offset(slot))
+        level_weight = 1.0 / n if n * self.level_alpha < 1.0 else self.level_alpha
+        level = self._level = self._level + level_weight * (value - self._level - offset)
         seen = self._seen[slot]
-        if not seen:
-            self._slots_seen += 1
-        if slot != self._last_slot:
-            self._last_slot = slot
-            if self._visits[slot] < 65535:
-                self._visits[slot] += 1
+        self._visit(slot)
         # profile_alpha is per visit (per day), shared by the visit's points.
-        per_visit = seen / max(self._visits[slot] - 1, 1) if self._visits[slot] > 1 else max(seen, 1)
-        offset_weight = max(self.profile_alpha / per_visit, 1.0 / (seen + 1))
-        change = offset_weight * (value - self._level - self._profile[slot])
-        self._profile[slot] += change
-        self._profile_sum += change
-        if seen < 65535:
-            self._seen[slot] = seen + 1
+        self._learn_offset(slot, seen, self._slot_weight(slot, seen, self.profile_alpha), value - level)

@@ -35,18 +35,20 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from detectors.baseline import Baseline, Estimate
-from detectors.families import build_baseline
+from detectors.calibration import score_of_z
+from detectors.families import build_baseline, parameters
 from detectors.settings import DetectorSpec
 
 #: How a metric's value relates to its volume: see the module docstring.
 ValueKind = Literal["ratio", "count", "value"]
 
 _NORMAL = NormalDist()
+_NEVER = float("-inf")
 #: z reported for a tail probability too small to invert.
 _MAX_Z = 40.0
 #: Counts are also judged summed over the last 2, 4, ... windows (up to the last of these): a surge too thin for one
@@ -67,18 +69,29 @@ CUSUM_HOLD = 4.0
 #: Likewise for counts: while a sum over the last windows is this many standard deviations high, a surge may be
 #: building and the baseline learns nothing.
 COUNT_HOLD = 3.0
+#: The 99th percentile of |z| for normal noise; a value series whose own is higher has its z divided by the excess.
+NORMAL_Q99 = 2.576
+#: Step of the running percentile of |z| (log domain), and the points it takes 4 times bigger steps for.
+TAIL_STEP = 0.05
+TAIL_FAST_POINTS = 300
+#: A point flags alone (``alone_score``) only in a series whose tails are at most this much wider than normal.
+ALONE_MAX_TAIL = 1.5
+#: ... and only beyond the largest |z| the series showed recently (this decays by half every so many points).
+RECENT_MAX_HALF_LIFE = 200
+RECENT_MAX_DECAY = 0.5 ** (1 / RECENT_MAX_HALF_LIFE)
+#: A value series whose 99th percentile of |z| is this many times the normal one is too erratic to judge.
+ERRATIC_FACTOR = 4.0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the detector says about one point."""
+class Verdict(NamedTuple):
+    """What the detector says about one point (a named tuple: one is made per point)."""
 
     ts: float
     value: float
     expected: float | None
     lower: float | None
     upper: float | None
-    #: 0 (normal) to 1 (certainly anomalous); 0.5 at the threshold.
+    #: Calibrated: 0.5 at the threshold, strictly increasing in the deviation, below 1 (``detectors.calibration``).
     score: float
     #: The point deviates by at least the threshold in the bad direction.
     anomalous: bool
@@ -91,14 +104,36 @@ class Verdict:
 class SeriesDetector:
     """Feeds one series' points to its baseline and judges them (see the module docstring)."""
 
+    __slots__ = (
+        "_anomalous_run",
+        "_count_sum_z",
+        "_counts",
+        "_cusum",
+        "_held",
+        "_recent",
+        "_recent_max",
+        "_tail",
+        "_tail_n",
+        "baseline",
+        "episode_start",
+        "kind",
+        "last_ts",
+        "spec",
+        "typical_gap",
+        "typical_volume",
+    )
+
     def __init__(self, spec: DetectorSpec, kind: ValueKind) -> None:
         self.spec = spec
         self.kind = kind
-        self.baseline: Baseline = build_baseline(spec.family, spec.params)
-        self._recent: deque[bool] = deque(maxlen=spec.of_last)
+        self.baseline: Baseline = build_baseline(*baseline_for(spec, kind))
+        #: Anomalous flags of the last ``of_last`` points, newest in bit 0.
+        self._recent = 0
         self._anomalous_run = 0
+        #: Points of the current anomalous run that were not learned: learned after all if the run proves a new level.
+        self._held: list[tuple[float, float, float | None]] | None = None
         #: Window start of the last point fed (points are fed in order; older ones are ignored).
-        self.last_ts = float("-inf")
+        self.last_ts = _NEVER
         #: Exponentially weighted volume of recent points (None: the metric has no volume).
         self.typical_volume: float | None = None
         #: Start of the current anomalous episode (the first flagged or anomalous point of it).
@@ -106,18 +141,30 @@ class SeriesDetector:
         #: Exponentially weighted spacing of the series' points (a KPI may report every 5 windows).
         self.typical_gap: float | None = None
         #: Counts: (value, expected) of the last ``COUNT_SUM_WINDOWS[-1]`` points, for the rolling-sum tests.
-        self._counts: deque[tuple[float, float]] = deque(maxlen=COUNT_SUM_WINDOWS[-1])
+        self._counts: deque[tuple[float, float]] | None = (
+            deque(maxlen=COUNT_SUM_WINDOWS[-1]) if kind == "count" else None
+        )
         #: One-sided CUSUM of the bad-direction z: a small shift that lasts (a slow degradation) adds up.
         self._cusum = 0.0
         #: Counts: the highest z of the sums over the last windows at the last point.
         self._count_sum_z = 0.0
+        #: Values: a running estimate of the 99th percentile of |z| on learned points (normal noise: 2.576).
+        self._tail = NORMAL_Q99
+        self._tail_n = 0
+        #: Values: the largest |z| of recent points, decaying (half-life ``RECENT_MAX_HALF_LIFE`` points).
+        self._recent_max = 0.0
+
+    @property
+    def family(self) -> str:
+        """The family judging the series (``auto`` gives counts and ratios ``seasonal``)."""
+        return baseline_for(self.spec, self.kind)[0]
 
     def respec(self, spec: DetectorSpec) -> None:
         """Take new options of the same family and parameters, keeping what the baseline has learned."""
         if (spec.family, spec.params) != (self.spec.family, self.spec.params):
             raise ValueError("respec keeps the baseline: family and params must stay the same")
         self.spec = spec
-        self._recent = deque(self._recent, maxlen=spec.of_last)
+        self._recent &= (1 << spec.of_last) - 1
 
     # -- river's protocol ----------------------------------------------------------------------
     def score_one(self, x: dict[str, float]) -> float:
@@ -133,33 +180,63 @@ class SeriesDetector:
         """Judge the point at ``ts`` (epoch seconds), then learn it; ``volume``: a ratio's denominator or a count's events."""
         if ts <= self.last_ts:
             return Verdict(ts, value, None, None, None, 0.0, False, False, "older than the last point: ignored")
-        verdict, learn = self._judge(ts, value, volume)
-        if self.last_ts != float("-inf"):
+        spec = self.spec
+        verdict, learn, z = self._judge(ts, value, volume)
+        if self.last_ts != _NEVER:
             gap = ts - self.last_ts
             self.typical_gap = gap if self.typical_gap is None else 0.9 * self.typical_gap + 0.1 * gap
         self.last_ts = ts
         if volume is not None:
             self.typical_volume = volume if self.typical_volume is None else 0.9 * self.typical_volume + 0.1 * volume
-        self._recent.append(verdict.anomalous)
-        flagged = verdict.anomalous and sum(self._recent) >= self.spec.min_anomalous
-        if verdict.anomalous:
+        anomalous = verdict.anomalous
+        recent = self._recent = ((self._recent << 1) | anomalous) & ((1 << spec.of_last) - 1)
+        # A point flags alone only in a plain series: a percentile of few events can be extreme by chance.
+        alone = volume is None and self._alone(verdict.score, z)
+        flagged = anomalous and (recent.bit_count() >= spec.min_anomalous or alone)
+        if self._tail_n:  # value series: the recent largest |z| (judged points, learned or not)
+            magnitude = abs(z)
+            decayed = self._recent_max * RECENT_MAX_DECAY
+            self._recent_max = magnitude if magnitude > decayed else decayed
+        reason = verdict.reason
+        if anomalous:
             self._anomalous_run += 1
             if self.episode_start is None:
                 self.episode_start = ts
         else:
             self._anomalous_run = 0
             self.episode_start = None
+            self._held = None
         # Flagged points are not learned (the baseline must not get used to an outage); a lone anomalous
         # point is, clipped to the band (a rare event must not pull the level to 0, nor one wild point set a
         # slot of the daily profile). While the drift sum builds up nothing is learned: a baseline that
         # followed a slow slide would never see it.
-        relearn = self._anomalous_run >= self.spec.relearn_after
+        relearn = self._anomalous_run >= spec.relearn_after
+        if relearn:
+            reason = f"level moved {self._anomalous_run} windows ago: learning it as the new normal"
         hold = self._cusum >= CUSUM_HOLD or self._count_sum_z >= COUNT_HOLD
-        if learn and (relearn or (not flagged and not hold)):
-            self.baseline.learn_one(ts, value if relearn else self._bounded(verdict, value), volume)
-        if flagged != verdict.flagged:
-            verdict = Verdict(verdict.ts, verdict.value, verdict.expected, verdict.lower, verdict.upper,
-                              verdict.score, verdict.anomalous, flagged, verdict.reason)  # fmt: skip
+        if learn and relearn:
+            if self._anomalous_run == spec.relearn_after:
+                rebase = getattr(self.baseline, "rebase", None)
+                if rebase is not None:
+                    rebase()
+            if self._held:  # the run so far, from its start: the daily profile learns the new level's whole shape
+                for held in self._held:
+                    self.baseline.learn_one(*held)
+                self._held = None
+            self.baseline.learn_one(ts, value, volume)
+        elif learn and not flagged and not hold:
+            if self.kind == "value" and z == z:  # a lone anomalous point too: it is what a heavy tail looks like
+                self._learn_tail(abs(z))
+            self.baseline.learn_one(ts, self._bounded(verdict, value), volume)
+        elif learn and anomalous:
+            if self._held is None:
+                self._held = []
+            self._held.append((ts, value, volume))
+            learn_shape = getattr(self.baseline, "learn_shape", None)
+            if learn_shape is not None:
+                learn_shape(ts, value)
+        if flagged or reason is not verdict.reason:
+            verdict = verdict._replace(flagged=flagged, reason=reason)
         return verdict
 
     def _bounded(self, verdict: Verdict, value: float) -> float:
@@ -173,69 +250,133 @@ class SeriesDetector:
 
         A series silent for ``relearn_after`` windows in a row is taken to be gone: no more verdicts until it is back.
         """
+        spec = self.spec
         expected = self.typical_volume
         cadence = self.typical_gap or 0.0
-        overdue = ts - self.last_ts >= self.spec.silence_after * cadence if cadence else True
-        silent = overdue and expected is not None and expected >= max(self.spec.min_volume, 1.0)
-        warm = self.baseline.n_learned >= self.spec.warmup_points
-        self._recent.append(silent)
-        flagged = silent and warm and sum(self._recent) >= self.spec.min_anomalous
+        overdue = ts - self.last_ts >= spec.silence_after * cadence if cadence else True
+        silent = overdue and expected is not None and expected >= max(spec.min_volume, 1.0)
+        warm = self.baseline.n_learned >= spec.warmup_points
+        recent = self._recent = ((self._recent << 1) | silent) & ((1 << spec.of_last) - 1)
+        flagged = silent and warm and recent.bit_count() >= spec.min_anomalous
         if silent:
             self._anomalous_run += 1
             if self.episode_start is None:
                 self.episode_start = ts
-            if self._anomalous_run >= self.spec.relearn_after:
+            if self._anomalous_run >= spec.relearn_after:
                 self.typical_volume = None
         reason = f"no point: silent where about {expected:.0f} events per window were expected" if silent else ""
-        return Verdict(ts, math.nan, None, None, None, 1.0 if silent else 0.0, silent, flagged, reason)
+        score = score_of_z(3 * spec.threshold, spec.threshold) if silent else 0.0
+        return Verdict(ts, math.nan, None, None, None, score, silent, flagged, reason)
+
+    def _alone(self, score: float, z: float) -> bool:
+        """A value series' point flags by itself: past ``alone_score``, in a series whose tails are known and close
+        to normal, and beyond the largest deviation it showed recently (a pattern that recurs daily does not)."""
+        return (
+            score >= self.spec.alone_score
+            and self._tail_n >= TAIL_FAST_POINTS
+            and self._tail <= ALONE_MAX_TAIL * NORMAL_Q99
+            and abs(z) > self._recent_max
+        )
+
+    def _learn_tail(self, z: float) -> None:
+        """Frugal streaming 99th percentile of |z|, in the log domain: x1.05 when above, /1.05^(1/99) when below.
+
+        The first few hundred points take bigger steps, so a heavy-tailed series is known as one within a day.
+        """
+        step = TAIL_STEP if self._tail_n > TAIL_FAST_POINTS else 4 * TAIL_STEP
+        self._tail_n += 1
+        self._tail *= math.exp(step * (0.99 if z > self._tail else -0.01))
+
+    @property
+    def tail_factor(self) -> float:
+        """Values: how much wider than normal noise the series' tails are (1: normal; z is divided by it)."""
+        return max(1.0, self._tail / NORMAL_Q99)
 
     # -- scoring -------------------------------------------------------------------------------
-    def _judge(self, ts: float, value: float, volume: float | None) -> tuple[Verdict, bool]:
-        """The verdict before duration rules, and whether the point may be learned."""
+    def _judge(self, ts: float, value: float, volume: float | None) -> tuple[Verdict, bool, float]:
+        """The verdict before duration rules, whether the point may be learned, and its z (NaN: none)."""
         spec = self.spec
+        nan = math.nan
         estimate = self.baseline.expect(ts, value, volume)
         if not math.isfinite(value):
-            return Verdict(ts, value, None, None, None, 0.0, False, False, "not a number"), False
+            return Verdict(ts, value, None, None, None, 0.0, False, False, "not a number"), False, nan
         if estimate is None:
-            return Verdict(ts, value, None, None, None, 0.0, False, False, "learning"), True
-        if self.kind != "count" and volume is not None and volume < spec.min_volume:
+            return Verdict(ts, value, None, None, None, 0.0, False, False, "learning"), True, nan
+        kind = self.kind
+        expected, scale, own = estimate
+        if kind != "count" and volume is not None and volume < spec.min_volume:
             band = self._band(estimate, self._sigma(estimate, volume))
-            return Verdict(ts, value, estimate.expected, *band, 0.0, False, False, "too few events to judge"), False
-        if self.kind == "ratio":
-            estimate = estimate._replace(expected=min(max(estimate.expected, 0.0), 1.0))
-        sigma = self._sigma(estimate, volume)
-        z = drift_z = self._z(value, estimate, sigma, volume)
-        if self.kind == "ratio" and volume:
-            z = _ratio_z(value, estimate.expected, z, volume)
-        if self.kind == "count":
-            z = self._with_count_sum(z, value, estimate)
-        bad = _bad_part(z, spec.direction)
-        if estimate.score is not None:
-            score = estimate.score
-            # A family that scores itself (half_space_trees): threshold 4 (the default) means a score of 0.5.
-            anomalous = score >= min(0.99, spec.threshold / 8)
-        else:
-            score = 1 - 2 ** -((max(bad, 0.0) / spec.threshold) ** 2)
-            anomalous = bad >= spec.threshold
+            verdict = Verdict(ts, value, expected, *band, 0.0, False, False, "too few events to judge")
+            return verdict, False, nan
         reason = ""
-        if self.kind == "ratio" and estimate.score is None:  # value series drift together with their noise
-            # The sum takes the normal z: summed over many windows, the rare events' skew averages out.
-            drift = _bad_part(drift_z, spec.direction)
-            self._cusum = min(max(0.0, self._cusum + min(max(drift, -4.0), 4.0) - CUSUM_ALLOWANCE), CUSUM_LIMIT)
-            if self._cusum >= CUSUM_LIMIT and drift > 0 and not anomalous:
-                anomalous, reason = True, f"sustained drift (CUSUM {self._cusum:.1f})"
-                score = max(score, 0.5)
-        anomalous = anomalous and abs(value - estimate.expected) >= spec.min_delta
-        if self.kind == "ratio" and volume:
-            anomalous = anomalous and abs(value - estimate.expected) * volume >= MIN_EVENTS_OFF
+        erratic = False
+        if kind == "ratio":
+            expected = 0.0 if expected < 0.0 else 1.0 if expected > 1.0 else expected
+            if volume:
+                # The baseline's scale already holds the binomial noise at the usual volume: the larger, not the sum.
+                p = 1e-4 if expected < 1e-4 else 1 - 1e-4 if expected > 1 - 1e-4 else expected
+                binomial = math.sqrt(p * (1 - p) / volume)
+                sigma = binomial if binomial > scale else scale
+            else:
+                sigma = scale
+            z = drift_z = raw_z = (value - expected) / sigma
+            if volume and (z >= 1.0 or z <= -1.0):
+                z = _ratio_z(value, expected, z, volume)
+        elif kind == "count":
+            sigma = self._sigma(estimate, volume)
+            z = drift_z = raw_z = self._z(value, estimate, sigma, volume)
+            z = self._with_count_sum(z, value, estimate)
+        else:
+            sigma = scale
+            z = drift_z = raw_z = (value - expected) / sigma
+            factor = self._tail / NORMAL_Q99
+            if factor > 1.0:
+                if factor >= ERRATIC_FACTOR:
+                    erratic = True
+                    reason = f"too erratic to judge: 1 point in 100 strays {factor:.0f} times further than normal noise"
+                sigma *= factor
+                z /= factor
+        direction = spec.direction
+        bad = abs(z) if direction == "both" else z if direction == "up" else -z
+        threshold = spec.threshold
+        if own is not None:
+            # A family that scores itself (half_space_trees): threshold 4 (the default) means a score of 0.5.
+            cut = min(0.99, threshold / 8)
+            score = 0.5 * own / cut if own < cut else 0.5 + 0.5 * (own - cut) / (1.0 - cut + 1e-9)
+            anomalous = own >= cut
+        else:
+            score = score_of_z(bad, threshold)
+            anomalous = bad >= threshold
+            if kind == "ratio":  # value series drift together with their noise
+                # The sum takes the normal z: summed over many windows, the rare events' skew averages out.
+                drift = _bad_part(drift_z, direction)
+                drift = -4.0 if drift < -4.0 else 4.0 if drift > 4.0 else drift
+                cusum = self._cusum + drift - CUSUM_ALLOWANCE
+                cusum = self._cusum = 0.0 if cusum < 0.0 else CUSUM_LIMIT if cusum > CUSUM_LIMIT else cusum
+                if cusum >= CUSUM_LIMIT and drift > 0 and not anomalous:
+                    anomalous, reason = True, f"sustained drift (CUSUM {cusum:.1f})"
+                    score = max(score, 0.5)
+        if anomalous:
+            off = abs(value - expected)
+            anomalous = not erratic and off >= spec.min_delta
+            if kind == "ratio" and volume:
+                anomalous = anomalous and off * volume >= MIN_EVENTS_OFF
         warm = self.baseline.n_learned >= spec.warmup_points
-        lower, upper = self._band(estimate, sigma)
-        reason = reason if warm else "warming up"
-        return Verdict(ts, value, estimate.expected, lower, upper, score, anomalous and warm, False, reason), True
+        half = threshold * sigma
+        lower, upper = expected - half, expected + half
+        if kind != "value":
+            lower = 0.0 if lower < 0.0 else lower
+            if kind == "ratio" and upper > 1.0:
+                upper = 1.0
+        if not warm:
+            reason, anomalous = "warming up", False
+        return Verdict(ts, value, expected, lower, upper, score, anomalous, False, reason), True, raw_z
 
     def _with_count_sum(self, z: float, value: float, estimate: Estimate) -> float:
         """The largest of the window's z and the z of the sums over the last 2, 4, ... windows."""
         counts = self._counts
+        if counts is None:
+            counts = self._counts = deque(maxlen=COUNT_SUM_WINDOWS[-1])
         counts.append((value, max(estimate.expected, 0.0)))
         total = expected = 0.0
         n = 0
@@ -272,7 +413,8 @@ class SeriesDetector:
         rate = max(estimate.expected, 0.05) + estimate.scale
         if value > rate:
             tail = _poisson_sf(round(value) - 1, rate)
-            return _z_of_tail(tail)
+            # Beyond what a float can hold, the normal z keeps far surges ranked instead of tied at the cap.
+            return _z_of_tail(tail) if tail > 0 else max(_MAX_Z, (value - rate) / math.sqrt(rate))
         if value < rate:
             return -_z_of_tail(_poisson_cdf(round(value), rate))
         return 0.0
@@ -287,9 +429,24 @@ class SeriesDetector:
         return lower, upper
 
 
+def baseline_for(spec: DetectorSpec, kind: ValueKind) -> tuple[str, Mapping[str, Any]]:
+    """The family and parameters a series of ``kind`` gets from ``spec``.
+
+    ``auto`` judges counts and ratios with the ``seasonal`` family (the parameters both have carry over): their
+    noise is the sampling noise the detector computes from the volume, around the seasonal mean, and a local
+    level that chased single events would hide a surge.
+    """
+    if spec.family != "auto" or kind == "value":
+        return spec.family, spec.params
+    shared = parameters("seasonal")
+    return "seasonal", {k: v for k, v in spec.params.items() if k in shared}
+
+
 def _bad_part(z: float, direction: str) -> float:
     """``z`` as a deviation in the bad direction (negative when it goes the good way)."""
-    return {"up": z, "down": -z, "both": abs(z)}[direction]
+    if direction == "both":
+        return abs(z)
+    return z if direction == "up" else -z
 
 
 def _ratio_z(value: float, expected: float, z: float, volume: float) -> float:

@@ -14,17 +14,20 @@ from pydantic import Field, field_validator, model_validator
 
 from core.settings import Section
 
-Family = Literal["seasonal", "robust", "holt_winters", "snarimax", "half_space_trees"]
+Family = Literal["auto", "seasonal", "robust", "holt_winters", "snarimax", "half_space_trees"]
 Direction = Literal["up", "down", "both"]
 ParamValue = float | int | str | bool
+#: Default ``alone_score``.
+ALONE_SCORE = 0.55
 
 
 class DetectorSpec(Section):
     """How one series is judged."""
 
     family: Family = Field(
-        default="seasonal",
-        description="seasonal (level + daily profile), robust (rolling median/IQR), holt_winters, snarimax "
+        default="auto",
+        description="auto (seasonal or local level, whichever forecasts the series better), "
+        "seasonal (level + daily profile), robust (rolling median/IQR), holt_winters, snarimax "
         "(river forecasters, residual scored), half_space_trees (river, multivariate: value, volume, time of day)",
     )
     params: dict[str, ParamValue] = Field(
@@ -37,6 +40,12 @@ class DetectorSpec(Section):
         default=4.0, gt=0, le=100, description="Deviation, in standard deviations of the series, that is anomalous"
     )
     min_anomalous: int = Field(default=2, ge=1, le=100, description="N: anomalous windows among the last M to flag")
+    alone_score: float = Field(
+        default=ALONE_SCORE,
+        ge=0.5,
+        le=1.0,
+        description="A point whose score reaches this is flagged by itself, without N of M (1: never)",
+    )
     of_last: int = Field(default=3, ge=1, le=100, description="M: the windows N is counted over")
     warmup_points: int = Field(default=30, ge=0, le=100000, description="Points learned before anything is flagged")
     min_volume: float = Field(
@@ -73,6 +82,7 @@ class DetectorOverride(Section):
     direction: Direction | None = Field(default=None, description="As in the default spec")
     threshold: float | None = Field(default=None, gt=0, le=100, description="As in the default spec")
     min_anomalous: int | None = Field(default=None, ge=1, le=100, description="As in the default spec")
+    alone_score: float | None = Field(default=None, ge=0.5, le=1.0, description="As in the default spec")
     of_last: int | None = Field(default=None, ge=1, le=100, description="As in the default spec")
     warmup_points: int | None = Field(default=None, ge=0, le=100000, description="As in the default spec")
     min_volume: float | None = Field(default=None, ge=0, description="As in the default spec")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from detectors.auto import AutoBaseline
 from detectors.baseline import Baseline, Estimate
 from detectors.families import FAMILIES, check_params, parameters
 from detectors.forecast import HoltWintersBaseline, SnarimaxBaseline
@@ -30,6 +31,7 @@ LEVEL = 100.0
 Factory = Callable[[], Baseline]
 
 DEFAULTS: dict[str, Factory] = {
+    "auto": AutoBaseline,
     "seasonal": SeasonalBaseline,
     "robust": RobustBaseline,
     "holt_winters": HoltWintersBaseline,
