@@ -1,0 +1,1 @@
+"""The notification pipeline's stages (dedup → group → route → inhibit → silence / time intervals → budget → notify)."""
