@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from alerting.settings import AlertingSettings
 from core.config_loader import Loc, LocatedProblems, load_model_file
 from core.settings import REPO_ROOT, Platform, ValidationSettings
 from detectors.settings import DEFAULT_METRIC_SPECS, DetectorSettings
@@ -31,6 +32,9 @@ class Config(Platform):
     streams: StreamsSettings = Field(default=StreamsSettings(), description="KPI aggregation and metric definitions")
     detectors: DetectorSettings = Field(
         default_factory=DetectorSettings, description="Anomaly detection per series, complaint correlation"
+    )
+    alerting: AlertingSettings = Field(
+        default_factory=AlertingSettings, description="Owners, routes, inhibition, silences' time, SMS budget"
     )
     simulator: SimulatorSettings = Field(default=SimulatorSettings(), description="Traffic simulator")
 

@@ -37,11 +37,22 @@ def _is_model(annotation: Any) -> bool:
     return inspect.isclass(annotation) and issubclass(annotation, BaseModel)
 
 
-def _list_item_model(annotation: Any) -> type[BaseModel] | None:
-    if get_origin(annotation) is list:
-        (item,) = get_args(annotation)
-        if _is_model(item):
-            return item  # type: ignore[no-any-return]
+def _item_model(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """A model inside a list, a map, a list in a map, or an optional (with the path suffix its items get)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list and _is_model(args[0]):
+        return "[]", args[0]
+    if origin is dict:
+        inner = _item_model(args[1])
+        if inner is not None:
+            return ".<name>" + inner[0], inner[1]
+        if _is_model(args[1]):
+            return ".<name>", args[1]
+    if origin is not None and type(None) in args:
+        (only,) = [a for a in args if a is not type(None)] or [None]
+        if _is_model(only):
+            return "", only
+        return _item_model(only) if only is not None else None
     return None
 
 
@@ -98,15 +109,17 @@ _Section = tuple[str, str, type[BaseModel], BaseModel | None]
 def _rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None, sections: list[_Section]) -> list[str]:
     rows = []
     for name, info in model.model_fields.items():
-        path = f"{prefix}{name}"
+        path = f"{prefix}{info.alias or name}"
         annotation = info.annotation
         if _is_model(annotation):
             nested = getattr(defaults, name) if defaults is not None else info.get_default(call_default_factory=True)
             sections.append((path, info.description or "", annotation, nested))  # type: ignore[arg-type]
             continue
-        item = _list_item_model(annotation)
+        item = _item_model(annotation)
         if item is not None:
-            sections.append((f"{path}[]", f"Each item of `{path}`", item, None))
+            suffix, model_of_item = item
+            title = f"Each item of `{path}`" if suffix else f"`{path}` when given"
+            sections.append((f"{path}{suffix}", title, model_of_item, None))
         if not info.description:
             raise UndocumentedOption(f"config option {path} has no description; add Field(description=...)")
         rows.append(
@@ -121,8 +134,13 @@ def render_reference() -> str:
     out = [HEADER]
     queue: list[_Section] = []
     _rows(Config, "", Config(), queue)
+    first_path: dict[type[BaseModel], str] = {}
     while queue:
         path, title, model, defaults = queue.pop(0)
+        if model in first_path:  # a recursive or shared model (a route's routes): said once
+            out.append(f"\n## `{path}`: {title}\n\nThe same options as `{first_path[model]}`.")
+            continue
+        first_path[model] = path
         nested: list[_Section] = []
         rows = _rows(model, f"{path}.", defaults, nested)
         doc = inspect.cleandoc(model.__doc__ or "")

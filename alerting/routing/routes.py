@@ -43,7 +43,9 @@ ALL_LABELS = "..."
 class RouteSpec(Section):
     """One node of the route tree in the config (``alerting.route``)."""
 
-    receiver: str | None = Field(default=None, description="Receiver (an owner or escalation chain); inherited")
+    receiver: str | None = Field(
+        default=None, description="Receiver: an owner name (alerting.owners.owners); inherited"
+    )
     matchers: list[str] = Field(default_factory=list, description='Label matchers, all must match: region="north"')
     continue_: bool = Field(default=False, alias="continue", description="Also try the following sibling routes")
     group_by: list[str] | None = Field(default=None, description='Labels an alert group shares; ["..."]: all labels')
