@@ -152,6 +152,10 @@ class OwnersRegistry(Section):
                     check("rotation", [step.notify_oncall], self.rotations, f"escalations.{eid}.{i}.notify_oncall")
                 if step.repeat is not None and i != len(steps) - 1:
                     raise ValueError(f"escalations.{eid}.{i}: repeat must be the last step")
+                if step.repeat is not None and not any(s.wait is not None for s in steps):
+                    raise ValueError(
+                        f"escalations.{eid}: a chain that repeats needs a wait step, or it repeats at once"
+                    )
         for oid, owner in self.owners.items():
             check("person", owner.people, self.people, f"owners.{oid}.people")
             check("IM group", owner.groups, self.im_groups, f"owners.{oid}.groups")
