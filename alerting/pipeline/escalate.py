@@ -70,7 +70,7 @@ def advance(
             position = None
             break
         step = chain[position.step]
-        following = replace(position, step=position.step + 1)
+        following: Cursor | None = replace(position, step=position.step + 1)
         if step.notify is not None:
             targets += [Target("person", p, position.step) for p in step.notify.people]
             targets += [Target("group", g, position.step) for g in step.notify.groups]
@@ -78,7 +78,7 @@ def advance(
             when = datetime.fromtimestamp(position.due_at, tz=UTC)
             targets.append(Target("person", rotations[step.notify_oncall].on_call(when), position.step))
         elif step.wait is not None:
-            following = replace(following, due_at=position.due_at + parse_duration(step.wait))
+            following = replace(position, step=position.step + 1, due_at=position.due_at + parse_duration(step.wait))
         elif step.repeat is not None:
             following = Cursor(0, position.repeats + 1, position.due_at) if position.repeats < step.repeat else None
         position = following
