@@ -12,12 +12,25 @@ leader whose PID is recorded) starts bearerbox, then ``fakesmsc`` (a *client*
 of bearerbox's ``smsc = fake`` listener, receiving only, logging every message
 to ``fakesmsc.log``), then smsbox; when one of them ends it ends the others.
 
-Limits: a text longer than one SMS (160 GSM 7-bit / 70 UCS-2 characters) is
-sent as several plain SMS (``concatenation = false``, so fakesmsc shows each
-part's coding and every part decodes exactly), at most 10 (``max-messages``),
-the rest is cut off; fakesmsc's line protocol does not escape a newline in a
-GSM text, so ``received_messages`` joins a line that does not look like a
-message to the one before; nothing is stored across restarts (no ``store-type``).
+Users: ``username`` sends a text longer than one SMS (160 GSM 7-bit / 70
+UCS-2 characters) as several plain SMS (``concatenation = false``, so fakesmsc
+shows each part's coding and every part decodes exactly); ``concat_username``
+(same password) sends it as one concatenated SMS (``concatenation = true``,
+parts with a UDH), which ``received_messages`` puts back together. Both send at
+most 10 parts (``max-messages``) and cut off the rest.
+
+Delivery reports: fakesmsc itself cannot send any (its line protocol has no
+message ids), but bearerbox's ``smsc = fake`` module makes them when it hands a
+message to fakesmsc: status 8 (SMSC accepted) and then 1 (delivered), once per
+message, also a concatenated one. A failed (2), buffered (4) or rejected (16)
+report cannot be provoked: fakesmsc takes everything.
+
+Limits: fakesmsc's line protocol does not escape a newline in a GSM text, so
+``received_messages`` joins a line that does not look like a message to the one
+before; a part with a UDH does not say its coding, so a concatenated message is
+read as UTF-8 unless it is not valid UTF-8 or contains a NUL (then UTF-16,
+i.e. UCS-2): a UCS-2 text whose UTF-16 bytes happen to be NUL-free UTF-8 reads
+wrong; nothing is stored across restarts (no ``store-type``).
 """
 
 from __future__ import annotations
@@ -144,11 +157,13 @@ sys.exit(code)
 
 @dataclass(frozen=True)
 class ReceivedSms:
-    """A message that reached the fake SMS centre."""
+    """A message that reached the fake SMS centre (all its parts, if it came concatenated)."""
 
     sender: str
     receiver: str
     text: str
+    #: How many SMS carried it: more than 1 only for a concatenated message.
+    parts: int = 1
 
 
 class SendSmsError(RuntimeError):
@@ -178,6 +193,7 @@ class KannelServer(ManagedServer):
         username: str = "telewatch",
         password: str = "telewatch-sms",
         admin_password: str = "telewatch-admin",
+        concat_username: str | None = None,
     ) -> None:
         super().__init__(home.absolute())
         self.admin_port = admin_port
@@ -188,6 +204,7 @@ class KannelServer(ManagedServer):
         self.root = self.cache / "kannel-root"
         self.username = username
         self.password = password
+        self.concat_username = concat_username or f"{username}-concat"
         self.admin_password = admin_password
         self.fakesmsc_log = self.dir / "fakesmsc.log"
 
@@ -260,6 +277,7 @@ box-allow-ip = "127.0.0.1"
 log-file = "{d / "bearerbox.log"}"
 log-level = 1
 access-log = "{d / "access.log"}"
+dlr-storage = internal
 
 group = smsc
 smsc = fake
@@ -281,6 +299,12 @@ group = sendsms-user
 username = "{self.username}"
 password = "{self.password}"
 concatenation = false
+max-messages = 10
+
+group = sendsms-user
+username = "{self.concat_username}"
+password = "{self.password}"
+concatenation = true
 max-messages = 10
 
 group = sms-service
@@ -358,12 +382,17 @@ text = "telewatch does not answer SMS"
             raise SendSmsError(status, body.strip())
 
     def received_messages(self) -> list[ReceivedSms]:
-        """Every message fakesmsc got since this server started, oldest first."""
+        """Every message fakesmsc got since this server started, oldest first.
+
+        The parts of a concatenated message make one message once all have
+        arrived (in the place of the last one); until then it is left out.
+        """
         try:
             lines = self.fakesmsc_log.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             return []
         messages: list[ReceivedSms] = []
+        pending: dict[tuple[str, str, int, int], dict[int, bytes]] = {}
         for line in lines:
             got = _GOT.search(line)
             if got is None:
@@ -375,7 +404,17 @@ text = "telewatch does not answer SMS"
                     messages[-1] = ReceivedSms(last.sender, last.receiver, f"{last.text}\n{got.group(1)}")
                 continue
             sender, receiver, kind, data = header.groups()
-            messages.append(ReceivedSms(sender, receiver, _decode(kind, data or "")))
+            concat = _concatenation(data or "") if kind == "udh" else None
+            if concat is None:
+                messages.append(ReceivedSms(sender, receiver, _decode(kind, data or "")))
+                continue
+            reference, total, number, payload = concat
+            parts = pending.setdefault((sender, receiver, reference, total), {})
+            parts[number] = payload
+            if len(parts) == total and set(parts) == set(range(1, total + 1)):
+                del pending[(sender, receiver, reference, total)]
+                text = _decode_unknown(b"".join(parts[n] for n in sorted(parts)))
+                messages.append(ReceivedSms(sender, receiver, text, parts=total))
         return messages
 
 
@@ -386,6 +425,33 @@ def _decode(kind: str, data: str) -> str:
         data = data.split(" ", 2)[-1]
     raw = urllib.parse.unquote_to_bytes(data.replace("+", " "))
     return raw.decode("utf-16-be" if kind == "ucs-2" else "utf-8", "replace")
+
+
+def _concatenation(data: str) -> tuple[int, int, int, bytes] | None:
+    """(reference, parts, part number, payload) of a ``udh`` line's data, if its UDH is a concatenation one."""
+    fields = data.split(" ")
+    if len(fields) != 3 or fields[1] != "data":
+        return None
+    udh, payload = (urllib.parse.unquote_to_bytes(f.replace("+", " ")) for f in (fields[0], fields[2]))
+    at = 1
+    while at + 1 < len(udh):
+        iei, length = udh[at], udh[at + 1]
+        value = udh[at + 2 : at + 2 + length]
+        if iei == 0x00 and length == 3:  # 8-bit reference
+            return value[0], value[1], value[2], payload
+        if iei == 0x08 and length == 4:  # 16-bit reference
+            return value[0] << 8 | value[1], value[2], value[3], payload
+        at += 2 + length
+    return None
+
+
+def _decode_unknown(raw: bytes) -> str:
+    """A payload whose coding fakesmsc does not show: UTF-8 (Kannel's internal for GSM text), else UCS-2."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("utf-16-be", "replace")
+    return raw.decode("utf-16-be", "replace") if "\x00" in text else text
 
 
 def _library_path(root: Path) -> str:
