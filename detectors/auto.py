@@ -11,7 +11,10 @@ learned as in :class:`~detectors.seasonal.SeasonalBaseline`:
   (a random walk, a resource filling up, a trend), where the slow level lags
   and its residuals are the wander rather than the noise.
 
-Each model's one-step absolute error is tracked (exponentially weighted,
+Series whose points come with a volume (a percentile or a mean of a
+window's events) use the seasonal model only: their noise is sampling noise
+around the daily pattern, which a fast level would chase. Each model's
+one-step absolute error is tracked (exponentially weighted,
 each residual capped at a few times the current error so that one spike
 cannot inflate it); the local model is used while its error is below
 ``switch_margin`` times the seasonal one's. The scale is the chosen model's
@@ -89,6 +92,7 @@ class AutoBaseline(DailyProfile):
         "_last_value",
         "_level",
         "_local",
+        "_margin",
         "_n",
         "_resolution",
         "_slot_error",
@@ -127,6 +131,8 @@ class AutoBaseline(DailyProfile):
         self.profile_alpha = profile_alpha
         self.error_alpha = error_alpha
         self.switch_margin = switch_margin
+        #: The margin in force: ``switch_margin``, or 0 (never local) once the series shows it summarises events.
+        self._margin = switch_margin
         self.min_points = int(min_points)
         #: Each slot's typical absolute error (of the model in use), as the profile learns its offset.
         self._slot_error = array("f", bytes(4 * (period_s // slot_s)))
@@ -152,7 +158,7 @@ class AutoBaseline(DailyProfile):
     @property
     def model(self) -> Literal["seasonal", "local"]:
         """The model the next expectation comes from."""
-        return "local" if self._err_local < self.switch_margin * self._err_seasonal else "seasonal"
+        return "local" if self._err_local < self._margin * self._err_seasonal else "seasonal"
 
     def expect(self, ts: float, value: float, volume: float | None) -> Estimate | None:
         """The chosen model's forecast; the scale as the module docstring says; ``None`` before ``min_points``."""
@@ -160,7 +166,7 @@ class AutoBaseline(DailyProfile):
             return None
         slot = self._slot(ts)
         offset = self._offset(slot)
-        if self._err_local < self.switch_margin * self._err_seasonal:
+        if self._err_local < self._margin * self._err_seasonal:
             expected, error = self._local + offset, self._err_local
         else:
             expected, error = self._level + offset, self._err_seasonal
@@ -179,6 +185,10 @@ class AutoBaseline(DailyProfile):
         slot = self._slot(ts)
         offset = self._offset(slot)
         n = self._n = self._n + 1
+        if n == 1 and volume is not None:
+            # A percentile or mean of a window's events returns to its profile; its noise is sampling noise,
+            # which a fast level would chase. Only plain series (no volume) may use the local model.
+            self._margin = 0.0
         step = abs(value - self._last_value)
         if step > 1e-9 * abs(value) and step < self._resolution:
             self._resolution = step
@@ -203,7 +213,7 @@ class AutoBaseline(DailyProfile):
             if capped:
                 r_seasonal = min(r_seasonal, _ERROR_CAP * err_seasonal + floor)
                 r_local = min(r_local, _ERROR_CAP * err_local + floor)
-            residual = r_local if err_local < self.switch_margin * err_seasonal else r_seasonal
+            residual = r_local if err_local < self._margin * err_seasonal else r_seasonal
             self._spread += weight * (abs(value - level) - self._spread)
             self._err_seasonal = err_seasonal + weight * (r_seasonal - err_seasonal)
             self._err_local = err_local + weight * (r_local - err_local)
@@ -223,7 +233,7 @@ class AutoBaseline(DailyProfile):
         slot = self._slot(ts)
         self._visit(slot)
         offset = self._offset(slot)
-        base = self._local if self._err_local < self.switch_margin * self._err_seasonal else self._level
+        base = self._local if self._err_local < self._margin * self._err_seasonal else self._level
         self._learn_slot(slot, value, abs(value - base - offset), True)
 
     def _learn_slot(self, slot: int, value: float, residual: float, capped: bool) -> None:
