@@ -79,7 +79,7 @@ from telewatch.config import Config, load_config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PORT_NAMES = (
     "tansu_port", "kafka_port", "kafka_controller_port", "influxdb_http_port", "influxdb_rpc_port",
-    "kannel_admin_port", "kannel_smsbox_port", "kannel_sendsms_port", "kannel_smsc_port",
+    "kannel_admin_port", "kannel_smsbox_port", "kannel_sendsms_port", "kannel_smsc_port", "postgres_port",
 )  # fmt: skip
 PARTITIONS = 4
 #: How often the bench reads the worker's status file (the worker rewrites it every second).

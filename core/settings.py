@@ -141,6 +141,7 @@ class StackSettings(Section):
     kannel_smsbox_port: int = Field(default=13001, ge=1, le=65535, description="Kannel bearerbox ↔ smsbox link")
     kannel_sendsms_port: int = Field(default=13013, ge=1, le=65535, description="Kannel smsbox HTTP sendsms API")
     kannel_smsc_port: int = Field(default=13015, ge=1, le=65535, description="Kannel fake SMSC (test SMS centre)")
+    postgres_port: int = Field(default=15432, ge=1, le=65535, description="PostgreSQL 15 for the alert ledger")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> StackSettings:

@@ -9,11 +9,12 @@ from core.settings import StackSettings
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from devstack.kannel_server import KannelServer
+from devstack.postgres_server import PostgresServer
 from devstack.process import ManagedServer, ServerStatus
 from devstack.tansu import TansuServer
 
 #: Server names in start order.
-SERVER_NAMES = ("tansu", "kafka", "influxdb", "kannel")
+SERVER_NAMES = ("tansu", "kafka", "influxdb", "kannel", "postgres")
 
 
 def build_servers(stack: StackSettings, cache: Path | None = None) -> dict[str, ManagedServer]:
@@ -34,6 +35,7 @@ def build_servers(stack: StackSettings, cache: Path | None = None) -> dict[str, 
             smsc_port=stack.kannel_smsc_port,
             cache=cache,
         ),
+        "postgres": PostgresServer(home, port=stack.postgres_port),
     }
 
 
