@@ -11,7 +11,7 @@ from alerting.hotline import OpenAlert, lookup
 from alerting.owners import OwnersRegistry
 
 REGISTRY = OwnersRegistry.model_validate(
-    yaml.safe_load((Path(__file__).parents[1] / "config" / "owners.example.yaml").read_text())
+    yaml.safe_load((Path(__file__).parents[1] / "config" / "owners.example.yaml").read_text())["alerting"]["owners"]
 )
 
 

@@ -18,7 +18,7 @@ EXAMPLE = Path(__file__).parents[1] / "config" / "owners.example.yaml"
 
 
 def example() -> OwnersRegistry:
-    return OwnersRegistry.model_validate(yaml.safe_load(EXAMPLE.read_text()))
+    return OwnersRegistry.model_validate(yaml.safe_load(EXAMPLE.read_text())["alerting"]["owners"])
 
 
 def test_the_example_owns_every_shipped_metric() -> None:
@@ -42,7 +42,7 @@ def test_the_first_matching_owner_wins() -> None:
 
 
 def registry(**changes: object) -> dict[str, object]:
-    data: dict[str, object] = yaml.safe_load(EXAMPLE.read_text())
+    data: dict[str, object] = yaml.safe_load(EXAMPLE.read_text())["alerting"]["owners"]
     data.update(changes)
     return data
 
