@@ -30,6 +30,7 @@ import math
 from functools import lru_cache
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_INV_SQRT2 = 1 / math.sqrt(2)
 #: Above this z the tail probability is taken from its asymptotic series (erfc underflows near 37).
 _ASYMPTOTIC_Z = 30.0
 
@@ -51,11 +52,16 @@ def threshold_surprise(threshold: float) -> float:
 
 def score_of_z(z: float, threshold: float) -> float:
     """The calibrated score of a deviation of ``z`` standard deviations (see the module docstring)."""
-    if math.isnan(z):
+    if -_ASYMPTOTIC_Z < z < _ASYMPTOTIC_Z:  # the common case, inlined: this runs once per point
+        level = -math.log(0.5 * math.erfc(z * _INV_SQRT2))
+    elif z >= _ASYMPTOTIC_Z:
+        if z == math.inf:
+            return math.nextafter(1.0, 0.0)
+        level = surprise(z)
+    elif z <= -_ASYMPTOTIC_Z:
+        level = 0.0
+    else:  # NaN
         return 0.0
-    if z == math.inf:
-        return math.nextafter(1.0, 0.0)
-    level = surprise(z) if z > -_ASYMPTOTIC_Z else 0.0
     return level / (level + threshold_surprise(threshold))
 
 

@@ -74,6 +74,8 @@ NORMAL_Q99 = 2.576
 #: Step of the running percentile of |z| (log domain), and the points it takes 4 times bigger steps for.
 TAIL_STEP = 0.05
 TAIL_FAST_POINTS = 300
+_TAIL_UP, _TAIL_DOWN = math.exp(0.99 * TAIL_STEP), math.exp(-0.01 * TAIL_STEP)
+_TAIL_UP_FAST, _TAIL_DOWN_FAST = math.exp(0.99 * 4 * TAIL_STEP), math.exp(-0.01 * 4 * TAIL_STEP)
 #: A point flags alone (``alone_score``) only in a series whose tails are at most this much wider than normal.
 ALONE_MAX_TAIL = 1.5
 #: ... and only beyond the largest |z| the series showed recently (this decays by half every so many points).
@@ -191,8 +193,9 @@ class SeriesDetector:
         anomalous = verdict.anomalous
         recent = self._recent = ((self._recent << 1) | anomalous) & ((1 << spec.of_last) - 1)
         # A point flags alone only in a plain series: a percentile of few events can be extreme by chance.
-        alone = volume is None and self._alone(verdict.score, z)
-        flagged = anomalous and (recent.bit_count() >= spec.min_anomalous or alone)
+        flagged = anomalous and (
+            recent.bit_count() >= spec.min_anomalous or (volume is None and self._alone(verdict.score, z))
+        )
         if self._tail_n:  # value series: the recent largest |z| (judged points, learned or not)
             magnitude = abs(z)
             decayed = self._recent_max * RECENT_MAX_DECAY
@@ -227,7 +230,10 @@ class SeriesDetector:
         elif learn and not flagged and not hold:
             if self.kind == "value" and z == z:  # a lone anomalous point too: it is what a heavy tail looks like
                 self._learn_tail(abs(z))
-            self.baseline.learn_one(ts, self._bounded(verdict, value), volume)
+            lower, upper = verdict.lower, verdict.upper
+            if upper is not None and lower is not None and (value > upper or value < lower):
+                value = self._bounded(verdict, value)
+            self.baseline.learn_one(ts, value, volume)
         elif learn and anomalous:
             if self._held is None:
                 self._held = []
@@ -283,9 +289,12 @@ class SeriesDetector:
 
         The first few hundred points take bigger steps, so a heavy-tailed series is known as one within a day.
         """
-        step = TAIL_STEP if self._tail_n > TAIL_FAST_POINTS else 4 * TAIL_STEP
+        fast = self._tail_n <= TAIL_FAST_POINTS
         self._tail_n += 1
-        self._tail *= math.exp(step * (0.99 if z > self._tail else -0.01))
+        if z > self._tail:
+            self._tail *= _TAIL_UP_FAST if fast else _TAIL_UP
+        else:
+            self._tail *= _TAIL_DOWN_FAST if fast else _TAIL_DOWN
 
     @property
     def tail_factor(self) -> float:
