@@ -45,8 +45,9 @@ class DetectorsWorker(Worker):
         *,
         app_id: str = APP_ID,
         status_file: Path | None = None,
+        status_every_s: float = 1.0,
     ) -> None:
-        super().__init__(platform, app_id=app_id, status_file=status_file)
+        super().__init__(platform, app_id=app_id, status_file=status_file, status_every_s=status_every_s)
         topics = platform.kafka.topics
         self.detect = DetectStage(settings, metrics)
         self.detect_state = self.shell.table("detectors", topics.metrics.partitions, self.detect)

@@ -63,9 +63,11 @@ class WorkerShell:
         status: StatusFn,
         summary: Callable[[dict[str, Any]], str],
         status_file: Path | None = None,
+        status_every_s: float = 1.0,
     ) -> None:
         self.stage = stage
         self.status_file = status_file
+        self._last_log = 0.0
         self.outputs = Outputs(platform)
         self.app = OutputsApp(
             app_id, self.outputs, self.write_status, **app_options(platform, stage, app_id, max_batch)
@@ -77,7 +79,7 @@ class WorkerShell:
         self._status = [status]
         self._summary = summary
         self._log = logging.getLogger(f"telewatch.{stage}")
-        self.app.timer(1.0)(self._report)
+        self.app.timer(status_every_s)(self._report)
 
     def table(self, name: str, partitions: int, stage: Stage[S]) -> PartitionState[S]:
         """A changelogged table holding ``stage``'s per-partition state."""
@@ -126,7 +128,9 @@ class WorkerShell:
 
     async def _report(self) -> None:
         status = self.write_status()
-        if int(status["uptime_s"]) % LOG_EVERY_S == 0:
+        now = time.monotonic()
+        if now - self._last_log >= LOG_EVERY_S:
+            self._last_log = now
             self._log.info("%s: %s", self.stage, self._summary(status))
 
 
@@ -146,10 +150,12 @@ class Worker:
     stage: ClassVar[str]
     max_batch: ClassVar[int]
 
-    def __init__(self, platform: Platform, *, app_id: str, status_file: Path | None = None) -> None:
+    def __init__(
+        self, platform: Platform, *, app_id: str, status_file: Path | None = None, status_every_s: float = 1.0
+    ) -> None:
         self.shell = WorkerShell(
             platform, stage=self.stage, app_id=app_id, max_batch=self.max_batch, status=self.status,
-            summary=self.summary, status_file=status_file,
+            summary=self.summary, status_file=status_file, status_every_s=status_every_s,
         )  # fmt: skip
         self.app = self.shell.app
 

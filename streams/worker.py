@@ -79,8 +79,9 @@ class StreamsWorker(Worker):
         *,
         app_id: str = APP_ID,
         status_file: Path | None = None,
+        status_every_s: float = 1.0,
     ) -> None:
-        super().__init__(platform, app_id=app_id, status_file=status_file)
+        super().__init__(platform, app_id=app_id, status_file=status_file, status_every_s=status_every_s)
         self.settings = settings
         topics = platform.kafka.topics
         self.outputs = self.shell.outputs

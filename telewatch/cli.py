@@ -227,7 +227,10 @@ async def _simulate_with_progress(
 def streams(
     config: ConfigOption = None,
     app_id: Annotated[str, typer.Option(help="faust app id: consumer group and table names")] = APP_ID,
-    status_file: Annotated[Path | None, typer.Option(help="Rewrite this JSON file with counters every second")] = None,
+    status_file: Annotated[
+        Path | None, typer.Option(help="Rewrite this JSON file with counters (every --status-every seconds)")
+    ] = None,
+    status_every: Annotated[float, typer.Option(min=0.01, help="Seconds between status file rewrites")] = 1.0,
     loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
 ) -> None:
     """Run a streams worker: input events → windowed KPI series → metrics topic and InfluxDB (Ctrl-C stops).
@@ -235,7 +238,7 @@ def streams(
     Start as many as you like with the same --app-id: they share the partitions.
     """
     cfg = _config(config)
-    worker = wiring.streams_worker(cfg, app_id=app_id, status_file=status_file)
+    worker = wiring.streams_worker(cfg, app_id=app_id, status_file=status_file, status_every_s=status_every)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
 
@@ -243,7 +246,10 @@ def streams(
 def detect(
     config: ConfigOption = None,
     app_id: Annotated[str, typer.Option(help="faust app id: consumer group and table names")] = DETECTORS_APP_ID,
-    status_file: Annotated[Path | None, typer.Option(help="Rewrite this JSON file with counters every second")] = None,
+    status_file: Annotated[
+        Path | None, typer.Option(help="Rewrite this JSON file with counters (every --status-every seconds)")
+    ] = None,
+    status_every: Annotated[float, typer.Option(min=0.01, help="Seconds between status file rewrites")] = 1.0,
     loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
 ) -> None:
     """Run a detectors worker: metric points → anomalies (and correlated incidents) → anomalies topic and InfluxDB.
@@ -252,7 +258,7 @@ def detect(
     """
     cfg = _config(config)
     path = config if config is not None else DEFAULT_CONFIG
-    worker = wiring.detectors_worker(cfg, path, app_id=app_id, status_file=status_file)
+    worker = wiring.detectors_worker(cfg, path, app_id=app_id, status_file=status_file, status_every_s=status_every)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
 

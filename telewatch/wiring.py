@@ -25,9 +25,13 @@ log = logging.getLogger(__name__)
 WATCH_EVERY_S = 2.0
 
 
-def streams_worker(config: Config, *, app_id: str = STREAMS_APP_ID, status_file: Path | None = None) -> StreamsWorker:
+def streams_worker(
+    config: Config, *, app_id: str = STREAMS_APP_ID, status_file: Path | None = None, status_every_s: float = 1.0
+) -> StreamsWorker:
     """The streams worker of ``config``."""
-    return StreamsWorker(config, config.streams, config.validation, app_id=app_id, status_file=status_file)
+    return StreamsWorker(
+        config, config.streams, config.validation, app_id=app_id, status_file=status_file, status_every_s=status_every_s
+    )
 
 
 def detectors_worker(
@@ -36,9 +40,13 @@ def detectors_worker(
     *,
     app_id: str = DETECTORS_APP_ID,
     status_file: Path | None = None,
+    status_every_s: float = 1.0,
 ) -> DetectorsWorker:
     """The detectors worker of ``config``; when ``config_path`` is given its ``detectors:`` section reloads live."""
-    worker = DetectorsWorker(config, config.detectors, config.streams.metrics, app_id=app_id, status_file=status_file)
+    worker = DetectorsWorker(
+        config, config.detectors, config.streams.metrics, app_id=app_id, status_file=status_file,
+        status_every_s=status_every_s,
+    )  # fmt: skip
     if config_path is not None:
         watcher = ConfigWatcher(config_path, config, "detectors", lambda new: worker.reconfigure(new.detectors))
         worker.app.timer(WATCH_EVERY_S)(watcher.check)

@@ -60,7 +60,7 @@ def test_memory_per_10k_series(bench: ModuleType) -> None:
 
 @pytest.mark.parametrize("broker", ["tansu", "kafka"])
 def test_config_points_at_the_started_servers(bench: ModuleType, tmp_path: Path, broker: str) -> None:
-    ports = dict(zip(bench.PORT_NAMES, range(20001, 20010), strict=True))
+    ports = dict(zip(bench.PORT_NAMES, range(20001, 20001 + len(bench.PORT_NAMES)), strict=True))
     stack = bench.Stack(broker, tmp_path / "home", ports)
     config = load_config(bench.write_config(stack, tmp_path, "benchx", 2))
     assert config.bootstrap_servers() == [stack.bootstrap]

@@ -90,7 +90,8 @@ def config(tmp_path: Path, kafka_server: KafkaServer, influxdb_server: InfluxDBS
 def start_worker(config_path: Path, data_dir: Path, name: str, app_id: str) -> WorkerProcess:
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "telewatch", "streams", "-c", str(config_path), "--app-id", app_id]
-    command += ["--status-file", str(data_dir / f"{name}.json")]
+    # Status every 50 ms: the worker reads the whole stream in about a second, and the test kills it mid-way.
+    command += ["--status-file", str(data_dir / f"{name}.json"), "--status-every", "0.05"]
     return WorkerProcess(command, data_dir / f"{name}.json", data_dir / f"{name}.log")
 
 
@@ -121,7 +122,9 @@ async def test_kill9_restart_and_second_worker_equal_batch_recomputation(config:
     with worker_processes() as started:
         first = start_worker(config_path, tmp_path / "w", "first", app_id)
         started.append(first)
-        await first.wait_for(lambda s: s["events"] >= total * 0.3, "30% of the events", limit_s=120)
+        await first.wait_for(
+            lambda s: s["events"] >= total * 0.3 and s["partials"] > 0, "30% of the events, windows merged", limit_s=120
+        )
         first.kill9()
         killed = first.status() or {}
         assert killed["events"] < total and killed["partials"] > 0, "killed mid-stream, with windows already merged"
