@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from alerting.notify.base import DeliveryResult, Message, Outcome
+from alerting.notify.http_client import HttpClient
 from alerting.notify.kannel import compose_sms, http_result, retry_after_s
 
 #: The names a field template may use.
@@ -25,7 +26,7 @@ PLACEHOLDERS = frozenset({"key", "to", "text", "title", "link", "severity"})
 DEFAULT_FIELDS: Mapping[str, Any] = {"to": "{to}", "text": "{text}", "id": "{key}"}
 
 
-class HttpSmsNotifier:
+class HttpSmsNotifier(HttpClient):
     """One account of a generic HTTP SMS gateway."""
 
     kind = "sms_http"
@@ -52,8 +53,7 @@ class HttpSmsNotifier:
         self._auth = auth_header
         self.id_field = id_field
         self.max_parts = max_parts
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        HttpClient.__init__(self, timeout_s)
 
     def body(self, message: Message) -> dict[str, Any]:
         """The fields for ``message``, templates filled in."""
@@ -87,16 +87,6 @@ class HttpSmsNotifier:
             reason = self._redact(str(error)) or "timed out"
             return DeliveryResult(Outcome.RETRY, f"gateway unreachable: {type(error).__name__}: {reason}")
         return http_result(status, self._redact(text), wait, self._vendor_id(text) if 200 <= status < 300 else None)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
 
     def _vendor_id(self, text: str) -> str | None:
         if self.id_field is None:

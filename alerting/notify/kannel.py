@@ -20,6 +20,7 @@ from yarl import URL
 
 from alerting.notify.base import DeliveryResult, Message, Outcome
 from alerting.notify.dlr import dlr_url
+from alerting.notify.http_client import HttpClient
 
 #: GSM 03.38 default alphabet; anything else makes the SMS UCS-2.
 GSM7 = frozenset(
@@ -114,7 +115,7 @@ def http_result(status: int, body: str, retry_after: float | None, vendor_id: st
     return DeliveryResult(Outcome.PERMANENT, detail)
 
 
-class KannelNotifier:
+class KannelNotifier(HttpClient):
     """One sendsms-user account of one Kannel gateway."""
 
     kind = "sms_kannel"
@@ -142,8 +143,7 @@ class KannelNotifier:
         self.dlr_base_url = dlr_base_url
         self.dlr_mask = dlr_mask
         self.max_parts = max_parts
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        HttpClient.__init__(self, timeout_s)
 
     def _query(self, message: Message) -> dict[str, str]:
         """The sendsms parameters for ``message``; they hold the password, so they are never shown."""
@@ -176,16 +176,6 @@ class KannelNotifier:
             return DeliveryResult(Outcome.RETRY, f"Kannel unreachable: {type(error).__name__}: {reason}")
         found = _UUID.search(body)
         return http_result(status, self._redact(body), wait, found.group(0) if found else None)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
 
     def _redact(self, text: str) -> str:
         for secret in {self._password, urllib.parse.quote_plus(self._password), urllib.parse.quote(self._password)}:
