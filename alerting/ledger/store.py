@@ -7,6 +7,9 @@ in memory, and no method reads a clock: callers pass ``now``.
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,8 +27,21 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     for pragma in ("foreign_keys = ON", "busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL"):
-        cursor.execute(f"PRAGMA {pragma}")
+        _pragma(cursor, pragma)
     cursor.close()
+
+
+def _pragma(cursor: Any, pragma: str) -> None:
+    """Run a PRAGMA; switching to WAL needs a moment alone with a new file and does not wait on busy_timeout,
+    so several workers opening one new ledger at once retry it (for up to 30 s) instead of failing."""
+    for attempt in itertools.count():
+        try:
+            cursor.execute(f"PRAGMA {pragma}")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt >= 600:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
