@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from alerting.api.settings import ApiSettings
+from alerting.notify.settings import SmsSettings
 from alerting.owners import OwnersRegistry
 from alerting.pipeline.budget import SmsBudgetSettings
+from alerting.pipeline.delivery_settings import DeliverySettings
 from alerting.routing.inhibit import InhibitRule
 from alerting.routing.routes import Router, RouteSpec
 from alerting.routing.time_intervals import TimeInterval
@@ -30,6 +33,14 @@ class AlertingSettings(Section):
     resolve_after_windows: int = Field(
         default=5, ge=1, le=1000, description="An alert resolves itself after its series is normal this many windows"
     )
+    ledger_url: str | None = Field(
+        default=None,
+        description="The alert ledger: sqlite:///path.db (one alerting worker) or postgresql://user@host/db "
+        "(several); default: sqlite in stack.home/ledger.db",
+    )
+    sms: SmsSettings = Field(default_factory=SmsSettings, description="The SMS gateway owners' phones are reached by")
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Retries of notifications")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="REST API, ack links and pages")
 
     @field_validator("ack_timeout")
     @classmethod

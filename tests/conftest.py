@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.kafka",
     "fixtures.influxdb",
     "fixtures.kannel",
+    "fixtures.ledger_db",
 ]

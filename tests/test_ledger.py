@@ -5,10 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from alerting.ledger.migrate import current, head
 from alerting.ledger.schema import api_tokens, metadata
 from devstack.postgres_server import PG_BIN_ENV, RUN_USER, PostgresServer
 from devstack.process import MissingDependency, free_port, pid_alive, port_is_open
+from fixtures.ledger_db import fresh_pg_database, pg_home
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LABELS = {
@@ -50,47 +48,6 @@ OPS_IM = Notification("ops-room", "im", {"text": "SMS success rate low in north"
 
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-def pg_home() -> Path:
-    """A folder the unprivileged PostgreSQL user can reach (pytest's tmp folders are root's, mode 0700)."""
-    home = Path(tempfile.mkdtemp(prefix="telewatch-ledger-pg-"))
-    home.chmod(0o755)
-    return home
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PostgresServer]:
-    home = pg_home()
-    server = PostgresServer(home, port=free_port(), durable=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: a SQLite file, or a new database on the devstack PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return fresh_pg_database(request.getfixturevalue("pg_server"))
-
-
-def fresh_pg_database(server: PostgresServer) -> str:
-    """Create an empty database on the server and return its URL."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
-
-
-@pytest.fixture
-def ledger(db_url: str) -> Iterator[Ledger]:
-    with Ledger.open(db_url) as opened:
-        yield opened
 
 
 def firing(ledger: Ledger, fingerprint: str = "fp-sms-north-c17", value: float = 71.5) -> int:
