@@ -148,8 +148,8 @@ class Evidence(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
-class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
-    """A detector's verdict that a series left its expected band (anomalies topic)."""
+class Anomaly(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="anomaly"):
+    """A detector's verdict that a series left its expected band (anomalies topic, ``kind: anomaly``)."""
 
     fingerprint: Name
     series: Name
@@ -166,6 +166,27 @@ class Anomaly(msgspec.Struct, frozen=True, kw_only=True):
     severity: Severity
     detector: Name
     evidence: list[Evidence] = []
+
+
+class Recovery(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="recovery"):
+    """A series judged normal again after a flagged point (anomalies topic, ``kind: recovery``).
+
+    Sent for each normal window after a flagged one, up to ``detectors.recovery_windows`` of them, so alerting
+    can resolve an alert once its series has been normal long enough.
+    """
+
+    series: Name
+    metric: Name
+    dims: dict[str, str]
+    ts: Timestamp
+    value: float
+    expected: float
+    #: Normal windows in a row so far (1, 2, ...).
+    normal_windows: Annotated[int, msgspec.Meta(ge=1)]
+
+
+#: What the anomalies topic carries; decode with ``msgspec.json.Decoder(AnomaliesRecord)``.
+AnomaliesRecord = Anomaly | Recovery
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from core.contracts import Anomaly, Severity
+from core.contracts import AnomaliesRecord, Anomaly, Severity
 from core.influx_schema import anomaly_line
 from detectors.settings import CorrelationSettings
 from runtime import replay_delta
@@ -31,7 +31,7 @@ from runtime.outbox import Outgoing
 DETECTOR = "correlation"
 SURGE_METRIC = "complaint_count"
 _RAISE: dict[Severity, Severity] = {"info": "warning", "warning": "major", "major": "critical", "critical": "critical"}
-_decoder = msgspec.json.Decoder(Anomaly)
+_decoder = msgspec.json.Decoder(AnomaliesRecord)
 _json = msgspec.json.Encoder()
 
 
@@ -79,8 +79,8 @@ class CorrelateStage(replay_delta.ReplayStage[CorrelateState]):
     def take(self, state: CorrelateState, payloads: Sequence[bytes], replay: bool) -> None:
         for payload in payloads:
             anomaly = _decoder.decode(payload)
-            if anomaly.detector == DETECTOR:
-                continue
+            if not isinstance(anomaly, Anomaly) or anomaly.detector == DETECTOR:
+                continue  # recoveries and our own incidents
             if anomaly.metric == SURGE_METRIC and "scenario" in anomaly.dims:
                 pairs = [(m, anomaly) for m in state.metrics if self._related(m, anomaly)]
                 state.surges.append(anomaly)

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from core.contracts import Anomaly, Evidence, MetricPoint, Severity
+from core.contracts import Anomaly, Evidence, MetricPoint, Recovery, Severity
 from core.influx_schema import anomaly_line, score_line
 from core.metrics import MetricDefinition
 from core.series import parse_series_key
@@ -50,6 +50,8 @@ class DetectState:
     detectors: dict[str, SeriesDetector] = field(default_factory=dict)
     #: Metric → start of the newest window seen, and the window length.
     newest: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Series flagged recently → normal windows in a row since (reported as recoveries up to recovery_windows).
+    recovering: dict[str, int] = field(default_factory=dict)
     outbox: list[Outgoing] = field(default_factory=list)
     outbox_sent: int = 0
 
@@ -70,7 +72,7 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     """Judges metric points with the configured detectors (see the module docstring)."""
 
     #: Format version of this stage's snapshots (see ``runtime.state_format``).
-    state_format = 2
+    state_format = 3
 
     def __init__(self, settings: DetectorSettings, metrics: Sequence[MetricDefinition]) -> None:
         self.settings = settings
@@ -91,14 +93,15 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
     # -- changes ------------------------------------------------------------------------------
     def dump(self, state: DetectState) -> bytes:
         """The whole state (pickled detectors; they are plain picklable objects)."""
-        return pickle.dumps((state.detectors, state.newest, state.outbox), protocol=pickle.HIGHEST_PROTOCOL)
+        snapshot = (state.detectors, state.newest, state.recovering, state.outbox)
+        return pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load(self, snapshot: bytes | None) -> DetectState:
         """A state from a snapshot (``None``: empty)."""
         if snapshot is None:
             return self.new_state()
-        detectors, newest, outbox = pickle.loads(snapshot)
-        return DetectState(detectors, newest, outbox)
+        detectors, newest, recovering, outbox = pickle.loads(snapshot)
+        return DetectState(detectors, newest, recovering, outbox)
 
     # -- judging ------------------------------------------------------------------------------
     def detector_for(self, state: DetectState, point: MetricPoint) -> SeriesDetector:
@@ -172,7 +175,10 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
                 self.counters.judged += 1
                 self.counters.anomalous += verdict.anomalous
         if not verdict.flagged:
+            if series in state.recovering and verdict.expected is not None:
+                self._recovery(state, metric, series, dims, verdict)
             return
+        state.recovering[series] = 0
         started = detector.episode_start if detector.episode_start is not None else verdict.ts
         anomaly = Anomaly(
             fingerprint=fingerprint(series, started),
@@ -202,6 +208,27 @@ class DetectStage(replay_delta.ReplayStage[DetectState]):
         state.outbox.append(Outgoing("influxdb", b"", anomaly_line(anomaly).encode()))
         if not replay:
             self.counters.anomalies += 1
+
+    def _recovery(self, state: DetectState, metric: str, series: str, dims: dict[str, str], verdict: Verdict) -> None:
+        """A judged point of a recently flagged series: count it when normal, start again when not."""
+        if verdict.anomalous:
+            state.recovering[series] = 0
+            return
+        normal = state.recovering[series] + 1
+        if normal >= self.settings.recovery_windows:
+            del state.recovering[series]
+        else:
+            state.recovering[series] = normal
+        recovery = Recovery(
+            series=series,
+            metric=metric,
+            dims=dims,
+            ts=datetime.fromtimestamp(verdict.ts, tz=UTC),
+            value=verdict.value if math.isfinite(verdict.value) else 0.0,
+            expected=verdict.expected if verdict.expected is not None else 0.0,
+            normal_windows=normal,
+        )
+        state.outbox.append(Outgoing("anomalies", series.encode(), _json.encode(recovery)))
 
 
 def fingerprint(series: str, started: float) -> str:

@@ -152,6 +152,13 @@ class DetectorSettings(Section):
         default_factory=list, description="Per series pattern, applied in order after the metric's: what differs"
     )
     correlation: CorrelationSettings = Field(default_factory=CorrelationSettings, description="Correlated incidents")
+    recovery_windows: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="After a flagged point, report this many normal windows in a row (kind: recovery) so alerting "
+        "can resolve; at least alerting.resolve_after_windows",
+    )
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -82,6 +82,15 @@ def reference_problems(config: Config) -> list[tuple[Loc, str]]:
                         f"scenario {scenario} names unknown metric {metric!r}; declared metrics: {known}",
                     )
                 )
+    if config.alerting.resolve_after_windows > config.detectors.recovery_windows:
+        problems.append(
+            (
+                ("alerting", "resolve_after_windows"),
+                f"alerts resolve after {config.alerting.resolve_after_windows} normal windows but the detectors "
+                f"report only {config.detectors.recovery_windows} (detectors.recovery_windows): raise that, "
+                "or lower this",
+            )
+        )
     return problems
 
 

@@ -10,7 +10,15 @@ import msgspec
 import pytest
 
 from core.codecs import ContractCodec, codec_name, register_codecs
-from core.contracts import INPUT_CONTRACTS, INTERNAL_CONTRACTS, CallAttempt, Complaint
+from core.contracts import (
+    INPUT_CONTRACTS,
+    INTERNAL_CONTRACTS,
+    AnomaliesRecord,
+    Anomaly,
+    CallAttempt,
+    Complaint,
+    Recovery,
+)
 from streams.validation import REASONS, EventDecoder, Rejection, dead_letter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "EVENTS.md"
@@ -155,3 +163,11 @@ def test_dead_letter_of_binary_payload_is_base64() -> None:
     assert isinstance(rejection, Rejection)
     letter = dead_letter(rejection, topic="t", partition=0, offset=0, payload=b"\xff\x00", now=NOW)
     assert letter.payload == "base64:/wA="
+
+
+def test_documented_recovery_example_decodes_as_a_record_of_the_anomalies_topic() -> None:
+    [body] = re.findall(r"```json\n(\{\"kind\": \"recovery\".*?)```", DOCS.read_text(), flags=re.S)
+    record = msgspec.json.decode(body.encode(), type=AnomaliesRecord)
+    assert isinstance(record, Recovery) and record.normal_windows == 2
+    anomaly = msgspec.json.decode(documented_examples()["anomalies"], type=AnomaliesRecord)
+    assert isinstance(anomaly, Anomaly)

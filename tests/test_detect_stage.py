@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from core.contracts import Anomaly, Evidence
+from core.contracts import AnomaliesRecord, Anomaly, Evidence, Recovery
 from core.metrics import default_metrics
 from core.series import series_key
 from detectors.correlate import CorrelateStage
@@ -15,7 +15,13 @@ from runtime.outbox import Outgoing
 
 
 def anomalies(outbox: list[Outgoing]) -> list[Anomaly]:
-    return [msgspec.json.decode(o.value, type=Anomaly) for o in outbox if o.target == "anomalies"]
+    records = [msgspec.json.decode(o.value, type=AnomaliesRecord) for o in outbox if o.target == "anomalies"]
+    return [r for r in records if isinstance(r, Anomaly)]
+
+
+def recoveries(outbox: list[Outgoing]) -> list[Recovery]:
+    records = [msgspec.json.decode(o.value, type=AnomaliesRecord) for o in outbox if o.target == "anomalies"]
+    return [r for r in records if isinstance(r, Recovery)]
 
 
 def test_an_outage_is_one_episode_with_a_stable_fingerprint_and_evidence() -> None:
@@ -28,6 +34,9 @@ def test_an_outage_is_one_episode_with_a_stable_fingerprint_and_evidence() -> No
     first = found[0]
     assert first.ts == START + 101 * WINDOW, "flagged at the second anomalous window (2 of 3)"
     assert first.started_at == START + 100 * WINDOW
+    back = recoveries(state.outbox)
+    assert [r.normal_windows for r in back] == list(range(1, 11)), "a recovery per normal window after the outage"
+    assert back[0].ts > found[-1].ts and {r.series for r in back} == {first.series}
     assert first.value < first.lower < first.expected and first.evidence[0].series == first.series
     assert all(START + 100 * WINDOW <= a.ts < START + 110 * WINDOW for a in found), "no flags outside the outage"
     lines = [o.value.decode() for o in state.outbox if o.target == "influxdb"]

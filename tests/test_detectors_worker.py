@@ -14,7 +14,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from core.contracts import Anomaly
+from core.contracts import AnomaliesRecord, Anomaly
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from fixtures.kafka_read import read_topic
@@ -65,7 +65,8 @@ def surge(minutes: range, high: range) -> list[bytes]:
 
 async def read_anomalies(config: Config) -> list[Anomaly]:
     records = await read_topic(config.bootstrap_servers(), config.kafka.topics.anomalies.name, idle_s=2.0)
-    return [msgspec.json.decode(r.value, type=Anomaly) for r in records]
+    decoded = [msgspec.json.decode(r.value, type=AnomaliesRecord) for r in records]
+    return [r for r in decoded if isinstance(r, Anomaly)]
 
 
 def refuse_direction(path: Path) -> int:
