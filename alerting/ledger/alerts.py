@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alerting.ledger.base import LedgerBase, aware
 from alerting.ledger.errors import InvalidTransition, LedgerError, UnknownAlert
 from alerting.ledger.models import SYSTEM, Alert, HistoryEntry, Notification, Status, Transition, Via
-from alerting.ledger.schema import VIAS, alerts, history, outbox
+from alerting.ledger.schema import VIAS, alerts, history
 
 #: The statuses each action may start from.
 _ALLOWED: dict[str, tuple[Status, ...]] = {
@@ -85,6 +85,19 @@ class AlertsMixin(LedgerBase):
         with self.transaction() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
+    def open_alerts_of(self, fingerprint: str) -> list[Alert]:
+        """Unresolved alerts whose fingerprint is ``fingerprint`` or starts with it and ``+`` (its incidents)."""
+        query = (
+            sa.select(alerts)
+            .where(
+                alerts.c.status != "resolved",
+                sa.or_(alerts.c.fingerprint == fingerprint, alerts.c.fingerprint.startswith(fingerprint + "+")),
+            )
+            .order_by(alerts.c.id)
+        )
+        with self.transaction() as conn:
+            return [_alert(row) for row in conn.execute(query)]
+
     def due_escalations(self, now: datetime) -> list[Alert]:
         """Firing alerts whose next escalation step is due."""
         query = (
@@ -105,11 +118,15 @@ class AlertsMixin(LedgerBase):
         expected: float | None = None,
         notify: Sequence[Notification] = (),
         escalate_at: datetime | None = None,
+        started_at: datetime | None = None,
+        annotations: dict[str, Any] | None = None,
     ) -> Observed:
         """Record an anomaly: update the fingerprint's open alert, or open a new one (notifying ``notify``).
 
         Updating keeps the alert's id and start and sets the latest value, peak,
         expected value and last_seen; it also restarts the count of normal windows.
+        ``started_at``: when the episode began (event time), default ``now``; ``annotations``: the
+        latest anomaly's band, score and description (replaced at each update).
         """
         aware(now)
         with self.transaction() as conn:
@@ -117,7 +134,13 @@ class AlertsMixin(LedgerBase):
             if row is None:
                 try:
                     with conn.begin_nested():
-                        alert_id = self._insert_alert(conn, fingerprint, labels, value, now, expected, escalate_at)
+                        alert_id = self._insert_alert(
+                            conn, fingerprint, labels, value, now, expected, escalate_at, started_at or now
+                        )
+                        if annotations is not None:
+                            conn.execute(
+                                sa.update(alerts).where(alerts.c.id == alert_id).values(annotations=annotations)
+                            )
                 except sa.exc.IntegrityError:
                     # Another worker opened it between our read and insert: update theirs.
                     row = self._open_row(conn, fingerprint, lock=True)
@@ -135,20 +158,30 @@ class AlertsMixin(LedgerBase):
                 "updated_at": now,
                 "normal_windows": 0,
                 **({"expected": expected} if expected is not None else {}),
+                **({"annotations": annotations} if annotations is not None else {}),
             }
             conn.execute(sa.update(alerts).where(alerts.c.id == row.id).values(**changes))
             return Observed(_alert(self._locked(conn, row.id, lock=False)), False)
 
     def record_normal(
-        self, fingerprint: str, now: datetime, resolve_after: int, notify: Sequence[Notification] = ()
+        self,
+        fingerprint: str,
+        now: datetime,
+        resolve_after: int,
+        notify: Sequence[Notification] = (),
+        normal_windows: int | None = None,
     ) -> Transition | None:
-        """Count one normal window for the fingerprint's open alert; resolve it (via auto) at ``resolve_after``."""
+        """Count one normal window for the fingerprint's open alert; resolve it (via auto) at ``resolve_after``.
+
+        ``normal_windows``: the detector's own count of normal windows in a row, taken as is (so a
+        report read twice does not count twice) instead of adding one.
+        """
         aware(now)
         with self.transaction() as conn:
             row = self._open_row(conn, fingerprint, lock=True)
             if row is None:
                 return None
-            count = row.normal_windows + 1
+            count = row.normal_windows + 1 if normal_windows is None else normal_windows
             conn.execute(sa.update(alerts).where(alerts.c.id == row.id).values(normal_windows=count))
             if count < resolve_after:
                 return None
@@ -223,12 +256,31 @@ class AlertsMixin(LedgerBase):
                 )
         return done
 
-    def set_escalation(self, alert_id: int, step: int, next_at: datetime | None, now: datetime) -> Alert:
-        """Record that escalation reached ``step``; the next step is due at ``next_at`` (None: no more)."""
+    def set_escalation(
+        self,
+        alert_id: int,
+        step: int,
+        next_at: datetime | None,
+        now: datetime,
+        repeats: int | None = None,
+        notify: Sequence[Notification] = (),
+        comment: str | None = None,
+    ) -> Alert:
+        """Record that escalation reached ``step`` (after ``repeats`` runs of the chain); the next step is due at
+        ``next_at`` (None: no more). With ``notify``, an escalation entry (``comment``) is added to the history
+        and the notifications are queued with it, in the same transaction."""
         aware(now)
         with self.transaction() as conn:
-            self._locked(conn, alert_id)
-            values = {"escalation_step": step, "next_escalation_at": next_at, "updated_at": now}
+            row = self._locked(conn, alert_id)
+            if row.status != "firing":  # acknowledged or resolved meanwhile: the walk stops here
+                return _alert(row)
+            if notify:
+                entry = self._append(conn, alert_id, None, None, SYSTEM, "auto", comment or "escalation", now)
+                for notification in notify:
+                    self._queue(conn, row.id, entry.seq, notification, now)
+            values: dict[str, Any] = {"escalation_step": step, "next_escalation_at": next_at, "updated_at": now}
+            if repeats is not None:
+                values["escalation_repeats"] = repeats
             conn.execute(sa.update(alerts).where(alerts.c.id == alert_id).values(**values))
             return _alert(self._locked(conn, alert_id, lock=False))
 
@@ -271,25 +323,14 @@ class AlertsMixin(LedgerBase):
         """
         conn.execute(sa.update(alerts).where(alerts.c.id == row.id).values(status=target, updated_at=now, **changes))
         entry = self._append(conn, row.id, None if new else row.status, target, by, via, comment, now)
-        keys: list[str] = []
-        for notification in notify:
-            key = outbox_key(row.id, entry.seq, notification)
-            values = {
-                "key": key,
-                "alert_id": row.id,
-                "history_seq": entry.seq,
-                "recipient": notification.recipient,
-                "channel": notification.channel,
-                "payload": notification.payload,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-            self.insert_ignore(conn, outbox, values, "key")
-            keys.append(key)
+        keys = [self._queue(conn, row.id, entry.seq, notification, now) for notification in notify]
         return Transition(_alert(self._locked(conn, row.id, lock=False)), entry, tuple(keys))
+
+    def _queue(self, conn: sa.Connection, alert_id: int, seq: int, notification: Notification, now: datetime) -> str:
+        """Queue one notification of history entry ``seq``; its idempotency key."""
+        key = outbox_key(alert_id, seq, notification)
+        self.queue_notification(conn, key, notification, now, alert_id, seq)
+        return key
 
     def _append(
         self,
@@ -318,6 +359,7 @@ class AlertsMixin(LedgerBase):
         now: datetime,
         expected: float | None,
         escalate_at: datetime | None,
+        started_at: datetime,
     ) -> int:
         values = {
             "fingerprint": fingerprint,
@@ -326,7 +368,7 @@ class AlertsMixin(LedgerBase):
             "value": value,
             "peak": value,
             "expected": expected,
-            "started_at": now,
+            "started_at": started_at,
             "last_seen": now,
             "updated_at": now,
             "escalation_step": 0,

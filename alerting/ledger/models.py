@@ -35,6 +35,9 @@ class Alert:
     escalation_step: int
     next_escalation_at: datetime | None
     normal_windows: int
+    escalation_repeats: int = 0
+    #: What the latest anomaly said beyond the labels: band, score, detector, description.
+    annotations: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float:
@@ -64,6 +67,8 @@ class Notification:
     recipient: str
     channel: str
     payload: dict[str, Any] = field(default_factory=dict)
+    #: Not to be sent before this time (a digest waits for budget); None: at once.
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,14 @@ class OutboxMixin(LedgerBase):
         with self.transaction() as conn:
             return self.insert_ignore(conn, outbox, values, "key")
 
+    def count_queued(self, channel: str, since: datetime, recipient: str | None = None) -> int:
+        """Rows of ``channel`` (for ``recipient``) queued at or after ``since``: what an SMS budget has used."""
+        query = sa.select(sa.func.count()).where(outbox.c.channel == channel, outbox.c.created_at >= aware(since))
+        if recipient is not None:
+            query = query.where(outbox.c.recipient == recipient)
+        with self.transaction() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def outbox_item(self, key: str) -> OutboxItem:
         """The outbox row with this key; UnknownKey if none."""
         with self.transaction() as conn:
@@ -83,6 +91,7 @@ class OutboxMixin(LedgerBase):
             ids = list(conn.execute(pick).scalars())
             if not ids:
                 return []
+            self._note_lost_claims(conn, ids, now, worker_id)
             conn.execute(
                 sa.update(outbox)
                 .where(outbox.c.id.in_(ids))
@@ -92,6 +101,32 @@ class OutboxMixin(LedgerBase):
                 sa.select(*_ITEM_COLUMNS).where(outbox.c.id.in_(ids)).order_by(outbox.c.next_attempt_at, outbox.c.id)
             )
             return [_item(row) for row in rows]
+
+    @staticmethod
+    def _note_lost_claims(conn: sa.Connection, ids: list[int], now: datetime, worker_id: str) -> None:
+        """Rows claimed again after their lease: keep an attempt saying so (the message may have gone out once)."""
+        lost = conn.execute(
+            sa.select(outbox.c.key, outbox.c.attempts, outbox.c.claimed_by, outbox.c.claimed_at).where(
+                outbox.c.id.in_(ids), outbox.c.state == "sending"
+            )
+        ).all()
+        for key, attempts, claimed_by, claimed_at in lost:
+            detail = (
+                f"claimed by {claimed_by} at {claimed_at.isoformat() if claimed_at else '?'} and never recorded "
+                f"(worker gone?); claimed again by {worker_id}: it may have been sent once already"
+            )
+            conn.execute(
+                sa.insert(attempts_table).values(
+                    outbox_key=key,
+                    attempt=attempts + 1,
+                    at=now,
+                    worker_id=claimed_by,
+                    outcome="retry",
+                    detail=detail,
+                    vendor_id=None,
+                )
+            )
+            conn.execute(sa.update(outbox).where(outbox.c.key == key).values(attempts=attempts + 1))
 
     def record_attempt(
         self,

@@ -83,6 +83,8 @@ alerts = sa.Table(
     sa.Column("escalation_step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_escalation_at", UTCDateTime, nullable=True),
     sa.Column("normal_windows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("escalation_repeats", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("annotations", _json(), nullable=True),
     sa.CheckConstraint(_in("status", STATUSES), name="status"),
     # At most one open alert per fingerprint: a second worker's insert fails instead of duplicating.
     sa.Index(
@@ -186,4 +188,43 @@ api_tokens = sa.Table(
     sa.Column("scopes", _json(), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+#: Aggregation groups (Alertmanager's): members and what was last sent, so a restart resumes them.
+notify_groups = sa.Table(
+    "notify_groups",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("route", sa.String(200), nullable=False),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("labels", _json(), nullable=False),
+    sa.Column("members", _json(), nullable=False),
+    sa.Column("sent", _json(), nullable=False),
+    sa.Column("next_at", UTCDateTime, nullable=False),
+    sa.Column("last_sent_at", UTCDateTime, nullable=True),
+    sa.Column("group_interval_s", sa.Float, nullable=False),
+    sa.Column("repeat_interval_s", sa.Float, nullable=False),
+    sa.Column("flushes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_notify_groups_next_at", "next_at"),
+)
+
+#: The last offset whose effect is in the ledger, per topic partition: a record read again is skipped.
+consumer_marks = sa.Table(
+    "consumer_marks",
+    metadata,
+    sa.Column("source", sa.String(300), primary_key=True),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Ack links already used: a link works once (its digest, never the token itself).
+used_links = sa.Table(
+    "used_links",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("alert_id", _id(), sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=False),
+    sa.Column("used_by", sa.String(200), nullable=False),
 )

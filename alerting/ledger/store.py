@@ -17,8 +17,14 @@ import sqlalchemy as sa
 from alerting.ledger import migrate
 from alerting.ledger.alerts import AlertsMixin
 from alerting.ledger.errors import LedgerError
+from alerting.ledger.feed import FeedMixin
+from alerting.ledger.groups import GroupsMixin
+from alerting.ledger.links import LinksMixin
+from alerting.ledger.marks import MarksMixin
 from alerting.ledger.outbox import OutboxMixin
+from alerting.ledger.queries import QueriesMixin
 from alerting.ledger.silences import SilencesMixin
+from alerting.ledger.stats import StatsMixin
 from alerting.ledger.tokens import TokensMixin
 
 
@@ -67,7 +73,18 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
     raise LedgerError(f"unsupported ledger database {parsed.drivername!r}: use sqlite:///… or postgresql://…")
 
 
-class Ledger(AlertsMixin, OutboxMixin, SilencesMixin, TokensMixin):
+class Ledger(
+    LinksMixin,
+    AlertsMixin,
+    OutboxMixin,
+    SilencesMixin,
+    TokensMixin,
+    GroupsMixin,
+    MarksMixin,
+    FeedMixin,
+    QueriesMixin,
+    StatsMixin,
+):
     """The alert ledger over one database; safe to share between threads."""
 
     def __init__(self, engine: sa.Engine) -> None:
