@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerting.ack_links import AckLinks, LinkRefused
+from alerting.ack_links import AckLinks, LinkRefused, _b64
 from alerting.render import AlertView, render
 
 VIEW = AlertView(
@@ -57,3 +57,19 @@ def test_forged_or_tampered_links_are_refused() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         AckLinks(b"short", "")
+
+
+def test_a_link_names_its_recipient_under_the_signature_and_stays_short() -> None:
+    links = AckLinks(SECRET, "https://tw/a/")
+    token = links.token("123456", "resolve", expires_at=2_000_000_000, person="zhang.min")
+    assert len(token) <= 60 and links.verify(token, now=0).person == "zhang.min"
+    assert links.verify(links.token("A7", "ack", expires_at=10), now=0).person is None
+    mac = token.split(".")[1]
+    other_body = links.token("123456", "resolve", expires_at=2_000_000_000, person="li.wei").split(".")[0]
+    with pytest.raises(LinkRefused, match="signature"):
+        links.verify(f"{other_body}.{mac}", now=0)  # the link sent to zhang.min, claimed for li.wei
+    with pytest.raises(ValueError, match="person"):
+        links.token("A7", "ack", expires_at=10, person="a|b")
+    old = b"A7|ack|2000000000"  # signed by us, in a format this version does not read
+    with pytest.raises(LinkRefused, match="format"):
+        links.verify(f"{_b64(old)}.{_b64(links._mac(old))}", now=0)

@@ -37,3 +37,5 @@ class ApiContext:
     plan: Callable[[Alert, PersonTransition, str], Sequence[Notification]] = no_notifications
     #: Gauges from the running service for ``/metrics`` beyond what the ledger knows (e.g. consumer lag).
     health: Callable[[], Mapping[str, float]] = field(default=lambda: {})
+    #: Signs and checks the ``sig`` of SMS delivery-receipt callbacks (the ack-link secret; empty: receipts refused).
+    receipt_secret: bytes = field(default=b"", repr=False)

@@ -132,7 +132,9 @@ class KannelNotifier(HttpClient):
         dlr_mask: int = 31,
         max_parts: int = 10,
         timeout_s: float = 10.0,
+        receipt_secret: bytes | None = None,
     ) -> None:
+        """``receipt_secret``: sign each dlr-url's key (``sig``) so that the receipt endpoint can refuse forgeries."""
         if dlr_base_url is not None:
             dlr_url(dlr_base_url, "check")  # refuse a base Kannel would garble now, not at the first send
         self.name = name
@@ -143,6 +145,7 @@ class KannelNotifier(HttpClient):
         self.dlr_base_url = dlr_base_url
         self.dlr_mask = dlr_mask
         self.max_parts = max_parts
+        self._receipt_secret = receipt_secret
         HttpClient.__init__(self, timeout_s)
 
     def _query(self, message: Message) -> dict[str, str]:
@@ -160,7 +163,7 @@ class KannelNotifier(HttpClient):
             query["from"] = self.sender
         if self.dlr_base_url is not None:
             query["dlr-mask"] = str(self.dlr_mask)
-            query["dlr-url"] = dlr_url(self.dlr_base_url, message.key)
+            query["dlr-url"] = dlr_url(self.dlr_base_url, message.key, self._receipt_secret)
         return query
 
     async def send(self, message: Message) -> DeliveryResult:

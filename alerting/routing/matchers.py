@@ -16,6 +16,18 @@ from typing import Literal
 
 Op = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
+#: Escapes inside a quoted value; any other backslash pair (``\d`` in a regex) is kept as written.
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _unescape(quoted: str) -> str:
+    r"""The value inside double quotes with its escapes read (any script, e.g. ``region="华北"``).
+
+    >>> _unescape(r'a\"b\\c\d'), _unescape("华北")
+    ('a"b\\c\\d', '华北')
+    """
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), quoted)
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ class Matcher:
                 f'matcher {text!r}: write label=value, label!=value, label=~regex or label!~regex (e.g. region="north")'
             )
         label, op, quoted, bare = found.groups()
-        value = bytes(quoted, "utf-8").decode("unicode_escape") if quoted is not None else bare
+        value = _unescape(quoted) if quoted is not None else bare
         return cls(label, op, value)  # type: ignore[arg-type]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -60,7 +72,18 @@ class Matcher:
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:
-        return f'{self.label}{self.op}"{self.value}"'
+        """The matcher as written in a config: ``parse(str(m)) == m``."""
+        return written(self.label, self.op, self.value)
+
+
+def written(label: str, op: Op, value: str) -> str:
+    r"""A matcher as written in a config, the value quoted with its quotes and backslashes escaped.
+
+    >>> written("region", "=", 'a"b')
+    'region="a\\"b"'
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{label}{op}"{escaped}"'
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
