@@ -21,7 +21,7 @@ phone; labels are telewatch's own (region, cell, channel sender ids) and stay.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -117,3 +117,33 @@ def render(view: AlertView, language: Language, link: str | None, *, key: str, t
         to=to,
         severity=view.severity,
     )
+
+
+def render_group(
+    views: Sequence[AlertView], language: Language, link: str | None, *, key: str, to: str | None = None
+) -> Message:
+    """One message for a group's alerts: the single alert's message, or a count and one short line per alert."""
+    if len(views) == 1:
+        return render(views[0], language, link, key=key, to=to)
+    zh = language == "zh"
+    ranked = sorted(views, key=lambda v: (_RANK.get(v.severity, 9), v.status == "resolved"))
+    top = ranked[0]
+    firing = sum(v.status != "resolved" for v in views)
+    metric = _pick(METRIC_NAMES, top.metric, language)
+    severity = _pick(SEVERITY, top.severity, language)
+    if zh:
+        title = f"[{severity}] {metric} 等 {len(views)} 条告警（{firing} 条未恢复）"
+    else:
+        title = f"[{severity}] {len(views)} alerts, {firing} open: {metric} and more"
+    lines = []
+    for view in ranked:
+        area = " ".join(f"{k}={v}" for k, v in sorted(view.area.items()))
+        name = _pick(METRIC_NAMES, view.metric, language)
+        status = _pick(STATUS, view.status, language)
+        lines.append(f"{name} {area} {view.value:.4g}（{view.expected:.4g}）{status}" if zh else
+                     f"{name} {area} {view.value:.4g} (normally {view.expected:.4g}) {status}")  # fmt: skip
+    lead = f"负责：{top.department} {top.lead}。" if zh else f"Lead: {top.department}, {top.lead}."
+    return Message(key=key, title=title, text="\n".join([*lines, lead]), link=link, to=to, severity=top.severity)
+
+
+_RANK = {"critical": 0, "major": 1, "warning": 2, "info": 3}

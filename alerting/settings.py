@@ -15,6 +15,9 @@ from alerting.routing.time_intervals import TimeInterval
 from core.durations import parse_duration
 from core.settings import Section
 
+#: The receiver of alerts no owner matches when no route tree is configured.
+DEFAULT_RECEIVER = "noc"
+
 
 class AlertingSettings(Section):
     """How alerts reach people (see docs/ALERTING.md)."""
@@ -41,6 +44,17 @@ class AlertingSettings(Section):
     sms: SmsSettings = Field(default_factory=SmsSettings, description="The SMS gateway owners' phones are reached by")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings, description="Retries of notifications")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST API, ack links and pages")
+    quiet_hours: str | None = Field(
+        default=None,
+        description="A time interval (of time_intervals) when SMS carry only critical alerts; IM groups get all",
+    )
+
+    def route_tree(self) -> RouteSpec:
+        """The configured route tree, or the default: one route per owner (its matchers), in order, then 'noc'."""
+        if self.route is not None:
+            return self.route
+        children = [RouteSpec(receiver=name, matchers=owner.matchers) for name, owner in self.owners.owners.items()]
+        return RouteSpec(receiver=DEFAULT_RECEIVER, routes=children)
 
     @field_validator("ack_timeout")
     @classmethod
@@ -50,6 +64,12 @@ class AlertingSettings(Section):
 
     @model_validator(mode="after")
     def _references(self) -> AlertingSettings:
+        intervals = {t.name for t in self.time_intervals}
+        if self.quiet_hours is not None and self.quiet_hours not in intervals:
+            raise ValueError(
+                f"quiet_hours: time interval {self.quiet_hours!r} is not defined; time_intervals: "
+                f"{', '.join(sorted(intervals)) or 'none'}"
+            )
         if self.route is None:
             return self
         owners = set(self.owners.owners)
@@ -58,7 +78,6 @@ class AlertingSettings(Section):
                 raise ValueError(
                     f"route: receiver {receiver!r} is not an owner; owners: {', '.join(sorted(owners)) or 'none'}"
                 )
-        intervals = {t.name for t in self.time_intervals}
         stack = [self.route]
         while stack:
             spec = stack.pop()

@@ -15,6 +15,9 @@ measurement                 tags                                      fields
 ``telewatch_late``          ``metric``, ``series``                    ``count`` (int)
 ``telewatch_score``         ``metric``, ``series``, ``detector``,     ``expected``, ``lower``, ``upper``, ``score``,
                             every dimension                           ``anomalous``, ``flagged`` (bool)
+``telewatch_alert``         ``metric``, ``status``, ``via``,          ``alert_id`` (int), ``by``, ``from_status``
+                            ``severity``, every area label            (strings)
+``telewatch_delivery``      ``channel``, ``recipient``, ``outcome``   ``attempt`` (int), ``latency_s``
 ==========================  ========================================  ==========================================
 
 Float fields that are NaN or infinite are left out (line protocol cannot carry them).
@@ -34,6 +37,10 @@ ANOMALY = "telewatch_anomaly"
 DEADLETTER = "telewatch_deadletter"
 LATE = "telewatch_late"
 SCORE = "telewatch_score"
+ALERT = "telewatch_alert"
+DELIVERY = "telewatch_delivery"
+#: Alert labels that become tags of ``telewatch_alert`` (the area and the metric; not the series).
+ALERT_TAGS = ("metric", "region", "cell_id", "channel", "kind", "category", "scenario", "severity", "scope")
 
 #: Severity → the integer field ``severity_level`` (graphable, ``max()``-able).
 SEVERITY_LEVELS: dict[Severity, int] = {"info": 0, "warning": 1, "major": 2, "critical": 3}
@@ -151,3 +158,29 @@ def score_line(
     fields["anomalous"] = anomalous
     fields["flagged"] = flagged
     return point_line(SCORE, tags, fields, to_ns(ts))
+
+
+def alert_line(
+    labels: Mapping[str, str], alert_id: int, from_status: str | None, to_status: str, by: str, via: str, ts: datetime
+) -> str:
+    """``telewatch_alert``: one alert transition (a Grafana annotation), at ``ts``.
+
+    >>> alert_line({"metric": "call_drop_rate", "region": "north", "series": "x"}, 7, "firing", "acknowledged",
+    ...            "li.wei", "sms_link", datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_alert,metric=call_drop_rate,region=north,status=acknowledged,via=sms_link alert_id=7i,by="li.wei",from_status="firing" 1704067200000000000'
+    """
+    tags = {k: str(labels[k]) for k in ALERT_TAGS if labels.get(k)} | {"status": to_status, "via": via}
+    fields: dict[str, float | int | str | bool] = {"alert_id": int(alert_id), "by": by}
+    if from_status is not None:
+        fields["from_status"] = from_status
+    return point_line(ALERT, tags, fields, to_ns(ts))
+
+
+def delivery_line(channel: str, recipient: str, outcome: str, attempt: int, latency_s: float, ts: datetime) -> str:
+    """``telewatch_delivery``: one delivery attempt and how long after queueing it happened, at ``ts``.
+
+    >>> delivery_line("sms", "li.wei", "sent", 1, 0.25, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_delivery,channel=sms,outcome=sent,recipient=li.wei attempt=1i,latency_s=0.25 1704067200000000000'
+    """
+    tags = {"channel": channel, "recipient": recipient, "outcome": outcome}
+    return point_line(DELIVERY, tags, {"attempt": int(attempt), "latency_s": float(latency_s)}, to_ns(ts))

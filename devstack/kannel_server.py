@@ -175,6 +175,10 @@ class SendSmsError(RuntimeError):
         self.answer = answer
 
 
+#: The local stack's sendsms password (a development gateway, not a secret worth hiding).
+DEVSTACK_PASSWORD = "telewatch-sms"
+
+
 class KannelServer(ManagedServer):
     """bearerbox, smsbox and fakesmsc on 127.0.0.1, with a sendsms user for the project."""
 
@@ -191,7 +195,7 @@ class KannelServer(ManagedServer):
         cache: Path | None = None,
         *,
         username: str = "telewatch",
-        password: str = "telewatch-sms",
+        password: str = DEVSTACK_PASSWORD,
         admin_password: str = "telewatch-admin",
         concat_username: str | None = None,
     ) -> None:

@@ -64,13 +64,17 @@ class WorkerShell:
         summary: Callable[[dict[str, Any]], str],
         status_file: Path | None = None,
         status_every_s: float = 1.0,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.stage = stage
         self.status_file = status_file
         self._last_log = 0.0
         self.outputs = Outputs(platform)
         self.app = OutputsApp(
-            app_id, self.outputs, self.write_status, **app_options(platform, stage, app_id, max_batch)
+            app_id,
+            self.outputs,
+            self.write_status,
+            **(app_options(platform, stage, app_id, max_batch) | (options or {})),
         )
         #: Held while a batch or a tick changes state: one change at a time per worker.
         self.lock = asyncio.Lock()
@@ -149,13 +153,15 @@ class Worker:
 
     stage: ClassVar[str]
     max_batch: ClassVar[int]
+    #: faust options of this worker beyond the shared ones (e.g. a shorter consumer-group session timeout).
+    app_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self, platform: Platform, *, app_id: str, status_file: Path | None = None, status_every_s: float = 1.0
     ) -> None:
         self.shell = WorkerShell(
             platform, stage=self.stage, app_id=app_id, max_batch=self.max_batch, status=self.status,
-            summary=self.summary, status_file=status_file, status_every_s=status_every_s,
+            summary=self.summary, status_file=status_file, status_every_s=status_every_s, options=self.app_overrides,
         )  # fmt: skip
         self.app = self.shell.app
 

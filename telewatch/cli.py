@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shlex
 import signal
 import sys
 import tempfile
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +24,14 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from alerting.api.app import openapi
+from alerting.api.docs import render_markdown
+from alerting.api.silence_matchers import to_ledger, to_text
+from alerting.ledger import Ledger, LedgerError
+from alerting.worker import APP_ID as ALERTING_APP_ID
 from core.config_loader import ConfigError
 from core.durations import parse_duration
+from core.privacy import mask_numbers_in_text
 from detectors.worker import APP_ID as DETECTORS_APP_ID
 from devstack.process import MissingDependency, ServerFailed
 from devstack.stack import SERVER_NAMES, build_servers, select, statuses
@@ -30,7 +40,7 @@ from runtime.topics import ensure_topics
 from simulator import FileSink, KafkaSink, SimulatorSettings, Sink, Stats, run_simulation
 from simulator.sinks import INCIDENTS_FILE
 from streams.worker import APP_ID
-from telewatch import wiring
+from telewatch import alerting_wiring, api_wiring, wiring
 from telewatch.backtest import labelled, labelled_csv, point_adjust
 from telewatch.backtest.recorded_points import (
     SIMULATION_START,
@@ -51,6 +61,12 @@ dev_app = typer.Typer(help="Run the local stack (Tansu, Apache Kafka, InfluxDB, 
 config_app = typer.Typer(help="Check configuration files and print the option reference.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 app.add_typer(config_app, name="config")
+api_app = typer.Typer(help="The alerting REST API and its pages: serve, print the reference.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+silence_app = typer.Typer(help="Silences in the ledger: add, list, expire.", no_args_is_help=True)
+app.add_typer(api_app, name="api")
+app.add_typer(token_app, name="token")
+app.add_typer(silence_app, name="silence")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -259,6 +275,30 @@ def detect(
     cfg = _config(config)
     path = config if config is not None else DEFAULT_CONFIG
     worker = wiring.detectors_worker(cfg, path, app_id=app_id, status_file=status_file, status_every_s=status_every)
+    _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
+
+
+@app.command("alerting")
+def alerting(
+    config: ConfigOption = None,
+    app_id: Annotated[str, typer.Option(help="faust app id: the consumer group")] = ALERTING_APP_ID,
+    status_file: Annotated[
+        Path | None, typer.Option(help="Rewrite this JSON file with counters (every --status-every seconds)")
+    ] = None,
+    status_every: Annotated[float, typer.Option(min=0.01, help="Seconds between status file rewrites")] = 1.0,
+    loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
+) -> None:
+    """Run an alerting worker: anomalies → alerts in the ledger → SMS and IM messages to the named owners.
+
+    Needs the ack-link secret in the environment (alerting.api.link_secret_env). Several workers may run
+    with the same --app-id when the ledger is PostgreSQL (alerting.ledger_url).
+    """
+    cfg = _config(config)
+    try:
+        worker = alerting_wiring.alerting_worker(cfg, app_id=app_id, status_file=status_file,
+                                                 status_every_s=status_every)  # fmt: skip
+    except alerting_wiring.MissingSecret as exc:
+        raise _fail(str(exc)) from exc
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
 
@@ -480,6 +520,163 @@ def demo(
         asyncio.run(run_demo(cfg, options, console))
     except (MissingDependency, ServerFailed) as exc:
         raise _fail(str(exc)) from exc
+
+
+@api_app.command("serve")
+def api_serve(
+    config: ConfigOption = None,
+    loglevel: Annotated[str, typer.Option(help="Log level (debug, info, warning)")] = "info",
+) -> None:
+    """Serve the REST API and pages on alerting.api host:port over the ledger (alerting.ledger_url); Ctrl-C stops."""
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = _config(config)
+    try:
+        alerting_wiring.link_secret(cfg)
+    except alerting_wiring.MissingSecret as exc:
+        raise _fail(str(exc)) from exc
+    api = cfg.alerting.api
+    console.print(f"alerting API on http://{api.host}:{api.port} (OpenAPI: /openapi.json); Ctrl-C stops")
+    try:
+        asyncio.run(_serve_api(cfg))
+    except LedgerError as exc:
+        raise _fail(str(exc)) from exc
+
+
+async def _serve_api(cfg: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await api_wiring.serve_api(cfg, stop)
+
+
+@api_app.command("docs")
+def api_docs() -> None:
+    """Print the API reference (the text of docs/API.md) from its OpenAPI document."""
+    print(render_markdown(openapi()), end="")
+
+
+@contextmanager
+def _ledger(cfg: Config) -> Iterator[Ledger]:
+    try:
+        ledger = Ledger.open(alerting_wiring.ledger_url(cfg))
+    except LedgerError as exc:
+        raise _fail(str(exc)) from exc
+    with ledger:
+        yield ledger
+
+
+class ScopeName(StrEnum):
+    """A token's scope."""
+
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses it, e.g. noc-dashboard (shown in logs)")],
+    scope: Annotated[ScopeName, typer.Option(help="read: GET only; write: also POST and DELETE; admin: all")],
+    config: ConfigOption = None,
+) -> None:
+    """Create an API token and print it; this is the only time it is shown (the ledger keeps its hash)."""
+    cfg = _config(config)
+    with _ledger(cfg) as ledger:
+        try:
+            token = ledger.create_token(name, [scope.value], datetime.now(UTC))
+        except LedgerError as exc:
+            raise _fail(str(exc)) from exc
+    err_console.print(f"token {name!r} with scope {scope.value} (shown once; send as 'Authorization: Bearer <token>'):")
+    print(token)
+
+
+@token_app.command("list")
+def token_list(config: ConfigOption = None) -> None:
+    """List the API tokens' names, scopes and state (never the tokens)."""
+    cfg = _config(config)
+    with _ledger(cfg) as ledger:
+        found = ledger.tokens()
+    table = Table("name", "scopes", "created (UTC)", "state")
+    for token in found:
+        state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "[green]live[/green]"
+        table.add_row(token.name, ", ".join(token.scopes), f"{token.created_at:%Y-%m-%d %H:%M}", state)
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name")], config: ConfigOption = None) -> None:
+    """Revoke an API token: requests with it are refused (401) from now on."""
+    cfg = _config(config)
+    with _ledger(cfg) as ledger:
+        if not ledger.revoke_token(name, datetime.now(UTC)):
+            raise _fail(f"no live token named {name!r}; `telewatch token list` shows them")
+    console.print(f"token {name!r} revoked")
+
+
+@silence_app.command("add")
+def silence_add(
+    matcher: Annotated[
+        list[str], typer.Option("--matcher", "-m", help='Label matcher, repeatable: region="north", metric=~"sms_.*"')
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who silences (a person's id)")],
+    comment: Annotated[str, typer.Option("--comment", help="Why, e.g. the maintenance ticket")],
+    duration: Annotated[str, typer.Option("--duration", help="How long from now, e.g. 30m, 2h, 1d")] = "1h",
+    config: ConfigOption = None,
+) -> None:
+    """Silence the alerts matching every matcher, from now for --duration."""
+    cfg = _config(config)
+    seconds = _duration(duration)
+    try:
+        matchers = to_ledger(matcher)
+    except ValueError as exc:
+        raise _fail(f"--matcher {exc}", 2) from exc
+    now = datetime.now(UTC)
+    with _ledger(cfg) as ledger:
+        try:
+            silence = ledger.create_silence(matchers, now, now + timedelta(seconds=seconds or 0), by, comment, now)
+        except (LedgerError, OverflowError) as exc:
+            raise _fail(str(exc), 2) from exc
+    console.print(f"silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
+
+
+class SilenceStateName(StrEnum):
+    """A silence's state."""
+
+    active = "active"
+    pending = "pending"
+    expired = "expired"
+
+
+@silence_app.command("list")
+def silence_list(
+    state: Annotated[SilenceStateName | None, typer.Option(help="Only those in this state now")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List silences, oldest first."""
+    cfg = _config(config)
+    now = datetime.now(UTC)
+    with _ledger(cfg) as ledger:
+        found = ledger.silences(now, state.value if state else None)
+    table = Table("id", "state", "matchers", "starts (UTC)", "ends (UTC)", "by", "comment")
+    for s in found:
+        table.add_row(s.id, s.state(now), " ".join(to_text(m) for m in s.matchers), f"{s.starts_at:%Y-%m-%d %H:%M}",
+                      f"{s.ends_at:%Y-%m-%d %H:%M}", s.created_by, mask_numbers_in_text(s.comment))  # fmt: skip
+    console.print(table)
+
+
+@silence_app.command("expire")
+def silence_expire(
+    silence_id: Annotated[str, typer.Argument(metavar="ID", help="The silence's id")], config: ConfigOption = None
+) -> None:
+    """End a silence now."""
+    cfg = _config(config)
+    with _ledger(cfg) as ledger:
+        try:
+            silence = ledger.expire_silence(silence_id, datetime.now(UTC))
+        except LedgerError as exc:
+            raise _fail(str(exc)) from exc
+    console.print(f"silence {silence.id} expired at {silence.ends_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def main() -> None:

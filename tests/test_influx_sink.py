@@ -22,8 +22,10 @@ from pydantic import SecretStr
 from core.contracts import Anomaly, MetricPoint
 from core.influx_schema import (
     METRIC,
+    alert_line,
     anomaly_line,
     deadletter_line,
+    delivery_line,
     late_line,
     metric_line,
     score_line,
@@ -216,6 +218,10 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
         anomaly_line(anomaly),
         deadletter_line("telewatch.calls", "missing_field", 4, T0),
         late_line("call_setup_success_rate|region=north", 2, T0),
+        alert_line(
+            {"metric": "sms_delivery_success_rate", "channel": "106900001"}, 7, None, "firing", "telewatch", "auto", T0
+        ),
+        delivery_line("sms", "li.wei", "sent", 1, 0.4, T0),
         score_line(
             "call_setup_success_rate",
             "call_setup_success_rate|region=north",
@@ -234,7 +240,7 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
         sink.add(batch)
         await asyncio.wait_for(sink.flush(), 10)
     queries = _doc_queries()
-    assert len(queries) >= 7
+    assert len(queries) >= 9
     for q in queries:
         concrete = q.replace("$timeFilter", "time >= '2024-01-01T00:00:00Z' AND time < '2024-01-01T01:00:00Z'")
         answer = influxdb_server.query(concrete.replace("$__interval", "5m"), db=db)

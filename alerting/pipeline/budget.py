@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,36 @@ class Decision:
 
     action: Literal["send", "send_over_budget", "digest"]
     reason: str = ""
+    #: A digest: when the budget allows SMS again (the next local day, or an hour on for the recipient).
+    reopens_at: datetime | None = None
+
+
+def day_start(now: datetime, location: str) -> datetime:
+    """The start of ``now``'s calendar day in ``location`` (budgets are counted per local day)."""
+    zone = ZoneInfo(location)
+    return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+
+
+def decide(
+    settings: SmsBudgetSettings, channel: str, severity: str, now: datetime, sent_today: int, sent_last_hour: int
+) -> Decision:
+    """One SMS's decision from what the channel sent today and the recipient in the last hour (kept elsewhere,
+    e.g. counted in the ledger's outbox): send, send over budget when critical, or digest."""
+    start = day_start(now, settings.location)
+    day = start.date()
+    table = settings.per_channel.get(channel, settings.capacity)
+    capacity = table.get(template_of(day), settings.capacity[template_of(day)])
+    if sent_today >= capacity:
+        reason = f"channel {channel} has sent its {capacity} SMS for {day} (template {template_of(day)})"
+        reopens = (start + timedelta(days=1)).astimezone(now.tzinfo)
+    elif sent_last_hour >= settings.per_recipient_per_hour:
+        reason = f"recipient had {sent_last_hour} SMS in the last hour (limit {settings.per_recipient_per_hour})"
+        reopens = now + timedelta(hours=1)
+    else:
+        return Decision("send")
+    if severity == "critical":
+        return Decision("send_over_budget", reason)
+    return Decision("digest", reason, reopens)
 
 
 class SmsBudget:

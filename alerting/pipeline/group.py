@@ -12,10 +12,13 @@ Everything takes ``now``: the stage reads no clock, so it replays exactly.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from alerting.ledger.groups import GroupRef
 from alerting.routing.routes import Route
 
 Status = Literal["firing", "resolved"]
@@ -50,6 +53,39 @@ class _Group:
     sent: frozenset[tuple[str, Status]] = frozenset()
 
 
+Reason = Literal["first", "changed", "repeat"]
+
+
+def flush_reason(
+    state: Mapping[str, str], sent: Mapping[str, str], last_sent_at: float | None, now: float, repeat_interval_s: float
+) -> Reason | None:
+    """Why a due group is notified now (None: it is not): first time, its alerts changed, or repeat."""
+    if last_sent_at is None:
+        return "first" if state else None
+    if dict(state) != dict(sent):
+        return "changed"
+    if state and now - last_sent_at >= repeat_interval_s:
+        return "repeat"
+    return None
+
+
+def group_ref(route: Route, labels: Mapping[str, str]) -> GroupRef:
+    """The group an alert with ``labels`` joins on ``route``, for the ledger."""
+    group_labels = dict(route.group_key(labels))
+    digest = hashlib.blake2b(
+        json.dumps([route.path, sorted(group_labels.items())]).encode(), digest_size=16
+    ).hexdigest()
+    return GroupRef(
+        key=digest,
+        route=route.path,
+        receiver=route.receiver,
+        labels=group_labels,
+        group_wait_s=route.group_wait_s,
+        group_interval_s=route.group_interval_s,
+        repeat_interval_s=route.repeat_interval_s,
+    )
+
+
 class Grouper:
     """The aggregation groups of all routes (see the module docstring)."""
 
@@ -77,14 +113,7 @@ class Grouper:
                 continue
             state = frozenset((a.alert_id, a.status) for a in group.alerts.values())
             route = group.route
-            if group.last_sent_at is None:
-                reason: Literal["first", "changed", "repeat"] | None = "first"
-            elif state != group.sent:
-                reason = "changed"
-            elif now - group.last_sent_at >= route.repeat_interval_s:
-                reason = "repeat"
-            else:
-                reason = None
+            reason = flush_reason(dict(state), dict(group.sent), group.last_sent_at, now, route.repeat_interval_s)
             if reason is not None:
                 flushes.append(Flush(route, key, tuple(group.alerts.values()), reason))
                 group.sent, group.last_sent_at = state, now
