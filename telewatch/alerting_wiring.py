@@ -29,7 +29,7 @@ def ledger_url(config: Config) -> str:
     """The ledger's database URL: ``alerting.ledger_url``, or a SQLite file in the stack's home."""
     if config.alerting.ledger_url:
         return config.alerting.ledger_url
-    home = Path(config.stack.home).absolute()
+    home = config.stack.home_path()
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'ledger.db'}"
 
