@@ -64,7 +64,15 @@ async def test_get_shows_the_alert_and_changes_nothing(ledger: Ledger) -> None:
         for _ in range(2):  # an IM app's prefetch, then the person
             status, html = await fetch(client, path)
             assert status == 200
-            for shown in ("SMS delivery success rate", "0.62", "0.97", "-36%", "短信中心 李伟", "region=north"):
+            for shown in (
+                "SMS delivery success rate",
+                "0.62",
+                "0.97",
+                "0.95–0.99",
+                "-36%",
+                "短信中心 李伟",
+                "region=north",
+            ):
                 assert shown in html
             assert "<svg" in html and 'name="action" value="ack"' in html and 'value="resolve"' in html
     assert link_state(ledger, alert_id) == ("firing", 1)

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +100,8 @@ class Chart:
     low: str
     high: str
     markers: tuple[Marker, ...]
+    #: The expected band's left and right x (None: no band recorded).
+    band: tuple[float, float] | None = None
 
     @property
     def value_anchor(self) -> str:
@@ -106,11 +109,11 @@ class Chart:
         return anchor(self.value_x)
 
 
-def chart(value: float, peak: float, expected: float | None) -> Chart | None:
+def chart(value: float, peak: float, expected: float | None, band: tuple[float, float] | None = None) -> Chart | None:
     """The value chart, or None without an expected value (nothing honest to compare with)."""
     if expected is None:
         return None
-    points = [value, peak, expected]
+    points: list[float] = [value, peak, expected, *(band or ())]
     low, high = min(0.0, *points), max(0.0, *points)
     high += (high - low) * 0.1 or 1.0
     span = CHART_W - 2 * _PAD
@@ -121,7 +124,18 @@ def chart(value: float, peak: float, expected: float | None) -> Chart | None:
     markers = [Marker("expected", x(expected), number(expected))]
     if peak != value:
         markers.append(Marker("peak", x(peak), number(peak)))
-    return Chart(CHART_W, CHART_H, 34.0, x(0.0), x(value), number(low), number(high), tuple(markers))
+    drawn = (x(band[0]), x(band[1])) if band is not None else None
+    return Chart(CHART_W, CHART_H, 34.0, x(0.0), x(value), number(low), number(high), tuple(markers), drawn)
+
+
+def band_of(alert: Alert) -> tuple[float, float] | None:
+    """The expected band the latest anomaly reported (lower, upper), when recorded and finite."""
+    notes = alert.annotations or {}
+    try:
+        lower, upper = float(notes["lower"]), float(notes["upper"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (lower, upper) if math.isfinite(lower) and math.isfinite(upper) and lower <= upper else None
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class AlertFacts:
     severity_key: str
     value: str
     expected: str
+    band: str
     peak: str
     deviation: str
     since: str
@@ -214,6 +229,7 @@ def facts(
         severity_key=severity,
         value=number(alert.value),
         expected=number(alert.expected),
+        band=f"{number(band[0])}–{number(band[1])}" if (band := band_of(alert)) else "",
         peak=number(alert.peak),
         deviation=_deviation(alert.value, alert.expected),
         since=local_time(alert.started_at),
@@ -222,7 +238,7 @@ def facts(
         lead=lead,
         acked_by=acked_by(history, registry) if alert.status == "acknowledged" else "",
         history=rows,
-        chart=chart(alert.value, alert.peak, alert.expected),
+        chart=chart(alert.value, alert.peak, alert.expected, band_of(alert)),
     )
 
 
