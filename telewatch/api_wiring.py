@@ -32,7 +32,7 @@ def api_context(
     planner = alerting_wiring.planner(config, links)
 
     def plan(alert: Alert, transition: PersonTransition, by: str) -> list[Notification]:
-        return planner.for_person(alert, by)
+        return planner.for_person(alert, by, transition)
 
     return ApiContext(
         ledger=ledger, settings=config.alerting, links=links, plan=plan, receipt_secret=secret,

@@ -213,3 +213,25 @@ def test_a_malformed_record_is_counted_and_named_not_fatal(ledger: Ledger) -> No
     p.intake.take("telewatch.anomalies/0", [(0, b'{"kind": "anomaly", "series": 3}'), (1, b"not json")], minutes(0))
     assert p.intake.counts.malformed == 2 and "telewatch.anomalies/0@0" in p.intake.counts.problems[0]
     assert ledger.mark("telewatch.anomalies/0") == 1
+
+
+def test_a_link_in_a_grouped_message_acknowledges_every_alert_it_told_of(ledger: Ledger) -> None:
+    p = Pipeline(ledger, settings(route={"receiver": "wireless", "group_by": ["metric", "region"]}))
+    p.feed(*(anomaly(s, minutes(0)) for s in CELLS), at=minutes(0))
+    p.run(minutes(0), 1)
+    first, *others = ledger.alerts()
+    ledger.transition_by_link("d" * 64, first.id, "ack", "zhang.min", minutes(2), timedelta(minutes=30), "on it")
+    assert {a.status for a in ledger.alerts()} == {"acknowledged"}
+    note = ledger.history(others[0].id)[-1]
+    assert (note.by, note.via, note.comment) == ("zhang.min", "sms_link", f"acknowledged with alert {first.id}: on it")
+    p.run(minutes(2), 20, every_s=60)  # nobody escalates an acknowledged alert
+    assert len(p.outbox("sms")) == 1
+
+
+def test_the_im_group_is_told_who_acknowledged_with_the_new_status(ledger: Ledger) -> None:
+    p = Pipeline(ledger, settings())
+    p.feed(anomaly(SMS_N, minutes(0)), at=minutes(0))
+    [alert] = ledger.alerts()
+    [told] = p.schedule.planner.for_person(alert, "li.wei", "acknowledged")
+    assert told.recipient == "sms-centre" and "已确认" in told.payload["title"]
+    assert told.payload["text"].startswith("李伟 已处理：")

@@ -99,6 +99,12 @@ class GroupsMixin(LedgerBase):
         with self.transaction() as conn:
             return [_group(r) for r in conn.execute(sa.select(notify_groups).order_by(notify_groups.c.key))]
 
+    def group_mates(self, alert_id: int) -> list[int]:
+        """The other alerts in any group with ``alert_id`` (those one grouped message told of together)."""
+        key = str(alert_id)
+        mates = {int(k) for g in self.groups() if key in g.members for k in g.members if k != key}
+        return sorted(mates)
+
     def due_groups(self, now: datetime) -> list[Group]:
         """Groups due at ``now``, earliest first."""
         query = sa.select(notify_groups).where(notify_groups.c.next_at <= aware(now)).order_by(notify_groups.c.next_at)

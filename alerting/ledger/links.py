@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alerting.ledger.alerts import AlertsMixin
 from alerting.ledger.base import aware
 from alerting.ledger.errors import LedgerError
+from alerting.ledger.groups import GroupsMixin
 from alerting.ledger.models import Notification, Transition
 from alerting.ledger.schema import used_links
 
@@ -50,7 +51,7 @@ def _use(row: sa.Row[Any]) -> LinkUse:
     return LinkUse(row.digest, row.alert_id, row.action, row.used_at, row.used_by)
 
 
-class LinksMixin(AlertsMixin):
+class LinksMixin(AlertsMixin, GroupsMixin):
     """The ack-link part of :class:`alerting.ledger.Ledger` (its transitions are the alerts part's)."""
 
     def use_link(self, digest: str, alert_id: int, action: str, by: str, now: datetime) -> bool:
@@ -86,8 +87,18 @@ class LinksMixin(AlertsMixin):
                 raise LinkUsed(_use(used))
             # Joins this transaction: an exception rolls back the link's use with the transition.
             if action == "ack":
-                return self.ack(alert_id, by, "sms_link", now, ack_timeout, comment, notify)
+                done = self.ack(alert_id, by, "sms_link", now, ack_timeout, comment, notify)
+                self._ack_mates(alert_id, by, now, ack_timeout, comment)
+                return done
             return self.resolve(alert_id, by, "sms_link", now, comment, notify)
+
+    def _ack_mates(self, alert_id: int, by: str, now: datetime, ack_timeout: timedelta, comment: str | None) -> None:
+        """A link in a grouped message acknowledges every firing alert that message told of (their escalation
+        pauses too); each gets its own history entry naming the link's alert."""
+        note = f"acknowledged with alert {alert_id}" + (f": {comment}" if comment else "")
+        for mate in self.group_mates(alert_id):
+            if self.alert(mate).status == "firing":
+                self.ack(mate, by, "sms_link", now, ack_timeout, note)
 
     def _claim(self, conn: sa.Connection, digest: str, alert_id: int, action: str, by: str, now: datetime) -> bool:
         self._locked(conn, alert_id)  # serialises uses of one alert's links on PostgreSQL; UnknownAlert if none

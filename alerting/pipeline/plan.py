@@ -11,9 +11,9 @@ groups still get them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from alerting.ack_links import AckLinks
 from alerting.ledger import Alert, Notification
@@ -139,23 +139,24 @@ class Planner:
                 found += self._im(target.who, [alert], owner.people if owner else [], now)
         return found
 
-    def for_person(self, alert: Alert, by: str) -> list[Notification]:
-        """A person acknowledged or resolved ``alert``: its owner's IM groups are told who did."""
+    def for_person(self, alert: Alert, by: str, transition: Literal["acknowledged", "resolved"]) -> list[Notification]:
+        """A person acknowledged or resolved ``alert`` (given as it was before): its owner's IM groups are told
+        who did, with the alert in its new status."""
         owner = self.owner(alert)
         if owner is None:
             return []
         person = self.settings.owners.people.get(by)
         name = person.name if person is not None else by
+        view = replace(self.view(alert), status=transition)
         found = []
         for group in owner.groups:
             settings = self.settings.owners.im_groups.get(group)
             if settings is None:
                 continue
-            message = render(self.view(alert), settings.language, None, key="")
+            message = render(view, settings.language, None, key="")
             text = f"{name} 已处理：{message.text}" if settings.language == "zh" else f"{name}: {message.text}"
-            found.append(
-                Notification(group, IM, payload_of(Message("", message.title, text, severity=message.severity)))
-            )
+            payload = payload_of(Message("", message.title, text, severity=message.severity))
+            found.append(Notification(group, IM, payload))
         return found
 
     def owner(self, alert: Alert) -> Owner | None:
