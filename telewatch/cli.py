@@ -513,12 +513,12 @@ def demo(
     ] = "2h",
     config: ConfigOption = None,
 ) -> None:
-    """The demo: embedded broker + InfluxDB, simulated traffic with incidents, streams and detectors workers."""
+    """The demo: embedded stack, simulated traffic with incidents, the workers, and the owners told by SMS and IM."""
     cfg = _config(config)
     options = DemoOptions(duration_s=_duration(duration), config_path=config, history_s=_duration(history) or 0.0)
     try:
         asyncio.run(run_demo(cfg, options, console))
-    except (MissingDependency, ServerFailed) as exc:
+    except (MissingDependency, ServerFailed, alerting_wiring.MissingSecret) as exc:
         raise _fail(str(exc)) from exc
 
 

@@ -1,12 +1,16 @@
-"""The demo: the embedded stack, simulated traffic into Kafka, the streams and detectors workers, a console summary.
+"""The demo: the embedded stack, simulated traffic into Kafka, the workers, people told, a console summary.
 
 What runs (all on 127.0.0.1, all stopped on Ctrl-C or after ``--duration``):
-Tansu (the embedded Kafka-compatible broker), InfluxDB 1.6.7, the simulator
-producing the four input topics, a streams worker (``telewatch streams``) that
-windows the events into metric series (metrics topic, InfluxDB measurement
-``telewatch_metric``), and a detectors worker (``telewatch detect``) that judges
-every point and raises anomalies (anomalies topic, ``telewatch_anomaly``); both
-workers are subprocesses started and stopped by PID.
+Tansu (the embedded Kafka-compatible broker), InfluxDB 1.6.7, Kannel with its
+fake SMSC, the simulator producing the four input topics, a streams worker
+(``telewatch streams``) that windows the events into metric series (metrics
+topic, InfluxDB measurement ``telewatch_metric``), a detectors worker
+(``telewatch detect``) that judges every point and raises anomalies (anomalies
+topic, ``telewatch_anomaly``), and an alerting worker (``telewatch alerting``)
+that turns them into alerts and SMS and IM messages to their owners; the
+workers are subprocesses started and stopped by PID. In the demo's own event
+loop: the alerting API (the ack pages of the links in messages) and a local IM
+robot server standing in for the owners' groups (``telewatch.demo_alerting``).
 
 Detectors learn a series before they flag it (``warmup_points`` windows: 30 min
 with 60 s windows), so the demo first replays recent simulated history
@@ -16,8 +20,10 @@ with incidents scheduled a minute or two in (unless the config schedules its
 own). It prints each incident's ground truth as it starts, each new anomaly
 episode as the detectors report it (matched against that ground truth), the
 counters (``telewatch.demo_console``: a live table on a terminal, short plain lines
-every few seconds otherwise), and at the end the incidents injected against those
-detected, with the InfluxQL that finds the points and anomalies.
+every few seconds otherwise), each SMS and IM message as it arrives and each
+acknowledgement (``telewatch.demo_messages``), and at the end the incidents
+injected against those detected, alerts and messages, the ack links, and the
+InfluxQL that finds the points and anomalies.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from alerting.routing.routes import Router
 from core.influx_schema import METRIC
+from devstack.kannel_server import KannelServer
 from devstack.process import ManagedServer, ServerFailed
 from devstack.stack import build_servers, select
 from runtime.topics import ensure_topics
@@ -48,7 +56,9 @@ from simulator.run import run_simulation
 from simulator.settings import FAULT_KINDS, IncidentKind, ScheduledIncident, SimulatorSettings
 from simulator.tick import Tick
 from telewatch.config import DEFAULT_CONFIG, Config
+from telewatch.demo_alerting import DemoAlerting, uses_local_kannel
 from telewatch.demo_console import DemoConsole, by_reason, clock_text, number
+from telewatch.demo_messages import MessageWatcher
 from telewatch.demo_report import (
     AnomalyWatcher,
     Counters,
@@ -59,7 +69,13 @@ from telewatch.demo_report import (
     count_query,
     seconds_text,
 )
-from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, WorkerProcess, worker_config_path
+from telewatch.demo_workers import (
+    AlertingWorkerProcess,
+    DetectorsWorkerProcess,
+    StreamsWorkerProcess,
+    WorkerProcess,
+    worker_config_path,
+)
 
 #: Simulated history replayed before going live, by default: enough for the detectors' warm-up (30 windows of 60 s).
 DEFAULT_HISTORY_S = 2 * 3600.0
@@ -124,6 +140,8 @@ def _servers_to_run(config: Config) -> list[ManagedServer]:
         names.append("tansu")
     if config.influxdb.mode == "embedded":
         names.append("influxdb")
+    if uses_local_kannel(config):
+        names.append("kannel")
     return select(build_servers(config.stack), names)
 
 
@@ -172,8 +190,9 @@ def first_points_due(config: Config, start: float) -> float:
 
 
 async def run_demo(config: Config, options: DemoOptions, console: Console) -> None:
-    """Bring up the embedded stack and both workers, feed them history then live traffic, report until stopped."""
-    servers = _servers_to_run(config)
+    """Bring up the embedded stack, the workers and alerting, feed them history then live traffic, report until
+    stopped."""
+    alerting = DemoAlerting(config, console)
     started: list[ManagedServer] = []
     workers: list[WorkerProcess] = []
     stop = asyncio.Event()
@@ -181,6 +200,8 @@ async def run_demo(config: Config, options: DemoOptions, console: Console) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        config = await alerting.configure()
+        servers = _servers_to_run(config)
         for server in servers:
             console.print(f"starting {server.name} on {server.endpoint} (log: {server.logfile}) ...")
             already = server.pid() is not None
@@ -191,12 +212,23 @@ async def run_demo(config: Config, options: DemoOptions, console: Console) -> No
         bootstrap = config.bootstrap_servers()
         created = await ensure_topics(bootstrap, config.kafka)
         console.print(f"Kafka at {', '.join(bootstrap)}; topics created: {', '.join(created) or 'none (all existed)'}")
-        path = worker_config_path(config, options.config_path)
+        # The demo's owners make the config differ from the file given: the workers get a copy.
+        path = worker_config_path(config, None if alerting.demo_owners else options.config_path)
         home = config.stack.home_path()
         streams, detectors = StreamsWorkerProcess(home, path), DetectorsWorkerProcess(home, path)
-        workers = [streams, detectors]
-        await asyncio.gather(*(_start_worker(worker, console) for worker in workers))
-        run = _Run(config, options, console, stop, streams, detectors)
+        alerter = AlertingWorkerProcess(home, path, alerting.env)
+        workers = [streams, detectors, alerter]
+        await asyncio.gather(*(_stop_leftover(worker, console) for worker in workers))
+        alerting.describe()
+        ledger = await alerting.start()
+        kannel = next((s for s in servers if isinstance(s, KannelServer)), None)
+        inbox = home / "demo" / "im-robots.jsonl"
+        messages = MessageWatcher(console, config.alerting, ledger, kannel, alerting.robots, inbox)
+        # The alerting worker first: the streams worker's partitions count as idle from its start (their windows
+        # then close by the wall clock), so the history must follow it closely.
+        await _start_worker(alerter, console)
+        await asyncio.gather(_start_worker(streams, console), _start_worker(detectors, console))
+        run = _Run(config, options, console, stop, (streams, detectors, alerter), alerting, messages)
         try:
             await run.pipeline()
             # Stopped first, so what they still buffer is in InfluxDB and on the anomalies topic for the report.
@@ -207,17 +239,21 @@ async def run_demo(config: Config, options: DemoOptions, console: Console) -> No
     finally:
         for worker in workers:
             await _stop_worker(worker, console)
+        await alerting.stop()
         for server in reversed(started):
             await asyncio.to_thread(server.stop)
             console.print(f"stopped {server.name}")
         console.print("demo stopped.")
 
 
-async def _start_worker(worker: WorkerProcess, console: Console) -> None:
+async def _stop_leftover(worker: WorkerProcess, console: Console) -> None:
     leftover = worker.pid()
     if leftover is not None:
         console.print(f"stopping a {worker.name} left running by an earlier demo (pid {leftover}) ...")
         await asyncio.to_thread(worker.stop, worker.stop_grace_s)
+
+
+async def _start_worker(worker: WorkerProcess, console: Console) -> None:
     console.print(
         f"starting the {worker.name}: telewatch {' '.join(worker.command()[3:])}\n  (log: {worker.logfile}) ...",
         highlight=False,
@@ -242,15 +278,18 @@ class _Run:
         options: DemoOptions,
         console: Console,
         stop: asyncio.Event,
-        streams: StreamsWorkerProcess,
-        detectors: DetectorsWorkerProcess,
+        workers: tuple[StreamsWorkerProcess, DetectorsWorkerProcess, AlertingWorkerProcess],
+        alerting: DemoAlerting,
+        messages: MessageWatcher,
     ) -> None:
         self.config = config
         self.options = options
         self.console = console
         self.stop = stop
-        self.streams = streams
-        self.detectors = detectors
+        self.workers = workers
+        self.streams, self.detectors, _ = workers
+        self.alerting = alerting
+        self.messages = messages
         self.influx = InfluxQL(config)
         self.truth_dir = config.stack.home_path() / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         window_s = config.streams.window_s
@@ -267,24 +306,27 @@ class _Run:
         self.display = DemoConsole(console)
         self.watcher = AnomalyWatcher(config, console, self.truth, self.queries.since.timestamp(), math.inf)
         self._watching = asyncio.Event()
-        self._watch_task: asyncio.Task[None] | None = None
+        self._watch_tasks: tuple[asyncio.Task[None], ...] = ()
 
     async def pipeline(self) -> None:
         """Simulate (history, then live) and show the counters until stopped or ``duration_s`` is over."""
         self._intro()
         await self._note_earlier_points()
         self.console.print("[bold]Press Ctrl-C to stop everything.[/bold]")
-        self._watch_task = asyncio.create_task(self.watcher.run(self._watching), name="anomalies")
+        self._watch_tasks = (
+            asyncio.create_task(self.watcher.run(self._watching), name="anomalies"),
+            asyncio.create_task(self.messages.run(self._watching), name="messages"),
+        )
         task = asyncio.create_task(self._simulate(), name="simulator")
         # A live table is redrawn every second; plain lines come every report_every_s.
         every = min(self.options.report_every_s, 1.0) if self.display.live else self.options.report_every_s
         try:
             with self.display:
-                await self._follow((task, self._watch_task), every)
+                await self._follow((task, *self._watch_tasks), every)
         finally:
             self.stop.set()
             await asyncio.gather(task, return_exceptions=True)
-        for done in (task, self._watch_task):
+        for done in (task, *self._watch_tasks):
             if done.done() and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
 
@@ -293,7 +335,7 @@ class _Run:
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), every)
-            for worker in (self.streams, self.detectors):
+            for worker in self.workers:
                 if worker.pid() is None:
                     raise ServerFailed(
                         f"the {worker.name} exited; last lines of {worker.logfile}:\n{worker.log_tail()}"
@@ -306,13 +348,13 @@ class _Run:
                 self.stop.set()
 
     async def stop_watching(self) -> None:
-        """Read what the detectors wrote last, then stop following the anomalies topic."""
-        if self._watch_task is None:
+        """Read what the detectors wrote last, then stop following the anomalies topic and the messages."""
+        if not self._watch_tasks:
             return
-        if not self._watch_task.done():
+        if not all(task.done() for task in self._watch_tasks):
             await asyncio.sleep(1.0)
         self._watching.set()
-        await asyncio.gather(self._watch_task, return_exceptions=True)
+        await asyncio.gather(*self._watch_tasks, return_exceptions=True)
 
     def _intro(self) -> None:
         c, s, d = self.console, self.config.streams, self.config.detectors.default
@@ -438,10 +480,12 @@ class _Run:
                 highlight=False,
             )
         s, d = self.config.streams, self.config.detectors.default
+        wait = seconds_text(Router(self.config.alerting.route_tree()).root.group_wait_s)
         self.console.print(
             f"  a series is flagged when min_anomalous {d.min_anomalous} of its last {d.of_last} windows are "
             f"anomalous; its anomaly shows once that window has closed (window_s {s.window_s} s + "
-            f"allowed_lateness_s {s.allowed_lateness_s} s) and the detectors have read it",
+            f"allowed_lateness_s {s.allowed_lateness_s} s) and the detectors have read it; its owner's people are "
+            f"told by SMS, its IM groups by their robot, group_wait {wait} after its first alert",
             highlight=False,
         )
 
@@ -465,7 +509,8 @@ class _Run:
             except RuntimeError as exc:
                 queryable = str(exc)
         detectors = self.detectors.read_status()
-        self.display.show(self.counters.snapshot(status, detectors, len(self.watcher.episodes), queryable))
+        episodes = len(self.watcher.episodes)
+        self.display.show(self.counters.snapshot(status, detectors, episodes, queryable, self.messages.counters))
 
     async def final_report(self) -> None:
         """The workers' last counters, incidents against detections, and InfluxQL that finds this run's data."""
@@ -487,6 +532,10 @@ class _Run:
                 highlight=False,
             )
         self._incident_table()
+        await self.messages.poll()
+        from_env = not self.alerting.generated_secret
+        for line in await self.messages.summary(self.alerting.api_url, from_env):
+            c.print(line, markup=False, highlight=False)
         await self._influxql()
 
     def _incident_table(self) -> None:

@@ -77,6 +77,17 @@ class DetectorsCounters:
 
 
 @dataclass(frozen=True)
+class AlertingCounters:
+    """What the demo shows of alerting: alerts opened, messages that arrived, acknowledgements by people."""
+
+    alerts: int = 0
+    #: SMS at the fake SMSC and IM messages at the local robots, this run.
+    sms: int = 0
+    im: int = 0
+    acknowledged: int = 0
+
+
+@dataclass(frozen=True)
 class Replay:
     """The history replay under way: how far its simulated clock got towards the wall clock, events produced."""
 
@@ -121,6 +132,8 @@ class Snapshot:
     first_points_at: float | None = None
     #: The streams worker's backlog is shown once it exceeds this many events.
     behind_from: float = 0.0
+    #: Alerts and messages (None: no alerting in this run).
+    alerting: AlertingCounters | None = None
 
     @property
     def phase(self) -> str:
@@ -225,6 +238,11 @@ class DemoConsole:
         detected.append(f"injected incidents {s.incidents:,}")
         if s.points_due is not None:
             detected.append(f"(first metric points due about {clock_text(s.points_due)})")
+        told = []
+        if s.alerting is not None:
+            a = s.alerting
+            told = [f"alerts {a.alerts:,}", f"SMS at the SMSC {a.sms:,}", f"IM messages {a.im:,}",
+                    f"acknowledged {a.acknowledged:,}"]  # fmt: skip
         quality = []
         if st is not None:
             quality += [
@@ -234,7 +252,7 @@ class DemoConsole:
                 f"InfluxDB written {number(st.influx_written)} buffered {number(st.influx_buffered)}",
             ]
         lines = self._pack(f"{clock_text(s.at)} {s.phase:<7}", flow)
-        for fields in (detected, quality):
+        for fields in (detected, told, quality):
             if fields:
                 lines += self._pack(_INDENT, fields)
         return lines
@@ -267,12 +285,13 @@ class DemoConsole:
         if bars is not None:
             parts.append(bars)
         traffic, found, bad = self._traffic(s), self._detectors(s), self._bad_events(s)
+        told = [self._alerting(s.alerting)] if s.alerting is not None else []
         if self.console.width >= SIDE_BY_SIDE_WIDTH:
             layout = Table.grid(padding=(0, 2))
-            layout.add_row(traffic, Group(found, bad))
+            layout.add_row(Group(traffic, *told), Group(found, bad))
             parts.append(layout)
         else:
-            parts += [traffic, found, bad]
+            parts += [traffic, found, *told, bad]
         if isinstance(s.influx_points, str):
             parts.append(Text(f"InfluxQL: {s.influx_points}", style="yellow"))
         return Group(*parts)
@@ -330,6 +349,14 @@ class DemoConsole:
         table.add_row("injected incidents", "ground truth", f"{s.incidents:,}")
         if s.points_due is not None:
             table.add_row("first points due", "about", clock_text(s.points_due))
+        return table
+
+    def _alerting(self, a: AlertingCounters) -> Table:
+        table = _section("people told", "")
+        table.add_row("alerts opened", f"{a.alerts:,}")
+        table.add_row("SMS at the fake SMSC", f"{a.sms:,}")
+        table.add_row("IM robot messages", f"{a.im:,}")
+        table.add_row("acknowledged", f"{a.acknowledged:,}")
         return table
 
     def _bad_events(self, s: Snapshot) -> Table:

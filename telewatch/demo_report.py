@@ -24,7 +24,7 @@ from core.influx_schema import ANOMALY, METRIC
 from simulator.records import IncidentRecord
 from simulator.stats import Stats
 from telewatch.config import Config
-from telewatch.demo_console import DetectorsCounters, Replay, Snapshot, StreamsCounters, clock_text
+from telewatch.demo_console import AlertingCounters, DetectorsCounters, Replay, Snapshot, StreamsCounters, clock_text
 
 # Queries go straight to InfluxDB, never through an http_proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -296,8 +296,10 @@ class Counters:
         detectors: dict[str, Any] | None,
         episodes: int,
         queryable: int | str | None,
+        alerting: AlertingCounters | None = None,
     ) -> Snapshot:
-        """The counters now: the workers' status files, anomaly episodes, the InfluxQL count (str: its error)."""
+        """The counters now: the workers' status files, anomaly episodes, the InfluxQL count (str: its error),
+        alerts and messages."""
         now = time.monotonic()
         stats = self.sim_stats
         produced = self._finished_runs + (stats.total_events if stats else 0)
@@ -335,4 +337,5 @@ class Counters:
             replay=replay,
             first_points_at=self.first_points_at,
             behind_from=self.behind_from,
+            alerting=alerting,
         )

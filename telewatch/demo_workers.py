@@ -1,4 +1,4 @@
-"""The demo's worker processes (``telewatch streams``, ``telewatch detect``), started and stopped by PID."""
+"""The demo's worker processes (``telewatch streams``, ``detect``, ``alerting``), started and stopped by PID."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -82,6 +83,21 @@ class DetectorsWorkerProcess(WorkerProcess):
     name = "detectors worker"
     subcommand = "detect"
     stem = "detectors"
+
+
+class AlertingWorkerProcess(WorkerProcess):
+    """``telewatch alerting``: anomalies → alerts in the ledger → SMS and IM messages; ``env`` adds its secrets."""
+
+    name = "alerting worker"
+    subcommand = "alerting"
+    stem = "alerting"
+
+    def __init__(self, home: Path, config_path: Path, env: Mapping[str, str]) -> None:
+        super().__init__(home, config_path)
+        self.env = dict(env)
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
 
 def worker_config_path(config: Config, given: Path | None) -> Path:

@@ -1,10 +1,12 @@
-"""The demo as a user runs it: servers and both workers come up, simulated history teaches the detectors,
+"""The demo as a user runs it: servers and the workers come up, simulated history teaches the detectors,
 an incident injected live is flagged as an anomaly on one of its series, metric series and anomalies reach
-InfluxDB, Ctrl-C stops all.
+InfluxDB, the incident's owner is told by SMS (at the fake SMSC) and IM (at the local robot), the ack link in
+the SMS acknowledges it and the console says so, Ctrl-C stops all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -13,21 +15,31 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import msgspec
+import pytest
 import yaml
 from rich.console import Console
 
+from alerting.ledger import Ledger
 from core.contracts import Anomaly, Evidence
+from core.privacy import mask_msisdn
 from devstack.influxdb_server import InfluxDBServer
-from devstack.process import pid_alive, port_is_open
+from devstack.kannel_server import KannelServer
+from devstack.process import free_port, pid_alive, port_is_open
 from simulator.records import IncidentRecord
 from simulator.settings import FAULT_KINDS, SimulatorSettings
 from stack_config import write_test_config
+from telewatch.alerting_wiring import MissingSecret
 from telewatch.config import DEFAULT_CONFIG, load_config
 from telewatch.demo import DEMO_INCIDENTS, first_points_due, history_settings, live_settings
+from telewatch.demo_alerting import DEMO_GROUP_WAIT, EXAMPLE_OWNERS, DemoAlerting
+from telewatch.demo_messages import masked
 from telewatch.demo_report import AnomalyWatcher, GroundTruth
 from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess, worker_config_path
 
@@ -69,18 +81,54 @@ ANOMALY_LINE = re.compile(
     r"\(started [\d:]{8}\), flagged in its window (?P<windows>\d+)$"
 )
 FINAL = re.compile(r"InfluxQL> (?P<query>.+)\n  (?P<answer>.+)\n")
+#: The SMS outage's owner in the example owners the demo runs with: its people and their phones.
+EXAMPLE = yaml.safe_load(EXAMPLE_OWNERS.read_text())["alerting"]["owners"]
+SMS_PEOPLE = {p: EXAMPLE["people"][p] for p in EXAMPLE["owners"]["sms"]["people"]}
+LEAD = next(iter(SMS_PEOPLE.values()))
+ACK_LINK = re.compile(rf"^  ack link for {LEAD['name']}: (?P<url>http://127\.0\.0\.1:\d+/a/\S+)$")
+IM_LINE = re.compile(r"^[\d:]{8} IM to (?P<robot>\S+) \((?P<vendor>\w+) robot")
+COMMENT = "switching to the backup SMSC, call 13812345678"
+ACK_LINE = re.compile(
+    rf"^alert (?P<id>\d+) acknowledged by {LEAD['name']} via sms_link at [\d:]{{8}} \((?P<comment>.*)\)$"
+)
 
 
 def number(text: str | None) -> int:
     return int(text.replace(",", "")) if text else 0
 
 
-def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb_and_stops_everything(
+async def acknowledge(url: str, comment: str) -> tuple[str, int, str]:
+    """Open an ack link as a phone's browser does: GET the page, then POST its form (same origin)."""
+    origin = url.split("/a/", 1)[0]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as page:
+            shown = await page.text()
+            assert page.status == 200, shown
+        form = {"action": "ack", "comment": comment}
+        headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+        async with session.post(url, data=form, headers=headers) as answer:
+            return shown, answer.status, await answer.text()
+
+
+def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_stops_everything(
     tmp_path: Path,
 ) -> None:
-    config = write_test_config(tmp_path, simulator=SIMULATOR, streams=STREAMS, detectors=DETECTORS)
+    api_port = free_port()
+    config = write_test_config(
+        tmp_path, simulator=SIMULATOR, streams=STREAMS, detectors=DETECTORS, alerting={"api": {"port": api_port}}
+    )
     stack = yaml.safe_load(config.read_text())["stack"]
     home = Path(stack["home"])
+    kannel = KannelServer(
+        home, admin_port=stack["kannel_admin_port"], sendsms_port=stack["kannel_sendsms_port"],
+        smsc_port=stack["kannel_smsc_port"], smsbox_port=stack["kannel_smsbox_port"],
+    )  # fmt: skip
+    phones = {person["phone"] for person in SMS_PEOPLE.values()}
+
+    def inbox() -> list[dict[str, Any]]:
+        lines = (home / "demo" / "im-robots.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
     began = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "telewatch", "demo", "--config", str(config), "--history", "3m"],
@@ -92,21 +140,65 @@ def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb
     output: list[str] = []
     summary: dict[str, str] = {}
     flagged: re.Match[str] | None = None
-    deadline = time.monotonic() + 150
-    try:
-        # Until a summary shows points counted back with InfluxQL, and the injected incident is flagged.
-        while time.monotonic() < deadline and not (flagged and number(summary.get("queryable")) > 0):
-            line = proc.stdout.readline()
+    link: re.Match[str] | None = None
+    robots: list[str] = []
+    deadline = time.monotonic() + 210
+
+    def read_until(done: Callable[[], bool]) -> None:
+        nonlocal flagged, link
+        while time.monotonic() < deadline and not done():
+            line = proc.stdout.readline()  # type: ignore[union-attr]
             if not line:
                 break
             output.append(line)
             if STATUS_LINE.match(line):
                 assert len(line.rstrip("\n")) < 200 and "\x1b" not in line, line
-                summary |= {name: m[1] for name, pattern in SUMMARY.items() if (m := pattern.search(line))}
+                summary.update({name: m[1] for name, pattern in SUMMARY.items() if (m := pattern.search(line))})
             flagged = flagged or ANOMALY_LINE.match(line.rstrip("\n"))
+            link = link or ACK_LINK.match(line.rstrip("\n"))
+            if told := IM_LINE.match(line):
+                robots.append(told["robot"])
+
+    try:
+        # Until a summary shows points counted back with InfluxQL, the injected incident is flagged, and its
+        # owner's lead got the SMS with the ack link and its IM group the robot's message.
+        read_until(lambda: bool(flagged and number(summary.get("queryable")) > 0 and link and robots))
         text = "".join(output)
         assert number(summary.get("queryable")) > 0, text
         assert flagged is not None, text
+        assert link is not None and robots.count("sms-centre") == 1, text
+        # One SMS at the fake SMSC for each of the owner's people, the lead's with the link the console printed;
+        # nobody else is told of this channel (no escalation step tells anyone before its first wait).
+        sms = [m for m in kannel.received_messages() if f"channel={CHANNEL}" in m.text]
+        assert sorted(m.receiver for m in sms) == sorted(phones), [mask_msisdn(m.receiver) for m in sms]
+        lead_sms = next(m for m in sms if m.receiver == LEAD["phone"])
+        assert link["url"] in lead_sms.text and lead_sms.text.startswith("[") and "短信送达率" in lead_sms.text
+        assert f"SMS to {LEAD['name']} {mask_msisdn(LEAD['phone'])} at the fake SMSC" in text
+        # One message at the owner's IM robot (WeCom), @-mentioning the owner's people; no phone on the console.
+        [im] = [m for m in inbox() if m["robot"] == "sms-centre"]
+        assert (im["vendor"], im["robot"]) == ("wecom", "sms-centre") and set(im["mentions"]) == phones
+        assert f"channel={CHANNEL}" in str(im["text"])
+        assert not any(phone in text for phone in phones) and mask_msisdn(LEAD["phone"]) in text
+        # The lead opens the link and acknowledges with a comment: the console says so, the IM group is told.
+        page, status, answer = asyncio.run(acknowledge(link["url"], COMMENT))
+        assert "短信送达率" in page and 'name="action" value="ack"' in page
+        assert status == 200 and "已确认" in answer and LEAD["name"] in answer, answer
+        acked: list[re.Match[str]] = []
+
+        def acknowledged() -> bool:
+            acked[:] = [m for line in output if (m := ACK_LINE.match(line.rstrip("\n")))]
+            return bool(acked) and robots.count("sms-centre") == 2
+
+        read_until(acknowledged)
+        text = "".join(output)
+        assert robots.count("sms-centre") == 2, text
+        # The link's alert, then the other alerts the same grouped SMS told of (acknowledged with it).
+        assert acked[0]["comment"] == masked(COMMENT) == "switching to the backup SMSC, call 138****5678"
+        assert all(
+            m["comment"] == f"acknowledged with alert {acked[0]['id']}: {acked[0]['comment']}" for m in acked[1:]
+        )
+        group_inbox = [m for m in inbox() if m["robot"] == "sms-centre"]
+        assert f"\n{LEAD['name']} 已处理：" in str(group_inbox[1]["text"])
         assert all(number(summary.get(name)) > 0 for name in ("events", "series", "written", "judged")), summary
         assert f"tansu on 127.0.0.1:{stack['tansu_port']}" in text
         assert "a window closes window_s 5 s + allowed_lateness_s 2 s after it opens" in text
@@ -118,15 +210,30 @@ def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb
         assert "incidents scheduled from the config" in text
         assert f"  sms_channel_outage on channel {CHANNEL} at " in text
         assert re.search(rf"INCIDENT inc-0001 sms_channel_outage \(channel={CHANNEL}\) started", text), text
-        # The workers run the project's CLI with the demo's config (a copy: the demo was not told the path).
+        # The workers run the project's CLI with the demo's config: a copy, with the example's owners, their
+        # robots at the local server, the demo's short group wait, its own ledger and the API's address in links.
         cmdlines = {}
-        for stem, command in (("streams", b"streams"), ("detectors", b"detect")):
+        for stem, command in (("streams", b"streams"), ("detectors", b"detect"), ("alerting", b"alerting")):
             pid = int((home / "demo" / f"{stem}-worker.pid").read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             assert cmdline[1:5] == [b"-m", b"telewatch", command, b"-c"], cmdline
-            assert load_config(Path(cmdline[5].decode())) == load_config(config)
             cmdlines[stem] = (pid, cmdline)
-        pids = {name: int((home / name / "server.pid").read_text()) for name in ("tansu", "influxdb")}
+        demo_config = load_config(Path(cmdlines["alerting"][1][5].decode()))
+        assert {Path(c[5].decode()) for _, c in cmdlines.values()} == {home.absolute() / "demo" / "worker-config.yaml"}
+        assert demo_config.model_copy(update={"alerting": load_config(config).alerting}) == load_config(config)
+        settings = demo_config.alerting
+        assert (
+            set(settings.owners.owners) == set(EXAMPLE["owners"])
+            and settings.owners.people["li.wei"].phone == LEAD["phone"]
+        )
+        [robot_url] = {g.url for g in settings.owners.im_groups.values()}
+        assert str(robot_url).startswith("http://127.0.0.1:") and not link["url"].startswith(str(robot_url))
+        assert settings.route is not None and settings.route.group_wait == DEMO_GROUP_WAIT
+        assert settings.api.public_url == f"http://127.0.0.1:{api_port}" and link["url"].startswith(
+            settings.api.public_url
+        )
+        assert settings.ledger_url == f"sqlite:///{home.absolute() / 'demo' / 'ledger.db'}"
+        pids = {name: int((home / name / "server.pid").read_text()) for name in ("tansu", "influxdb", "kannel")}
         pids |= {f"{stem} worker": pid for stem, (pid, _) in cmdlines.items()}
         assert all(pid_alive(pid) for pid in pids.values())
         status = json.loads((home / "demo" / "streams-status.json").read_text())
@@ -145,11 +252,28 @@ def test_demo_flags_an_injected_incident_writes_series_and_anomalies_to_influxdb
     elapsed = time.monotonic() - began
     text = "".join(output) + rest
     assert proc.returncode == 0, text
-    for name in ("streams worker", "detectors worker"):
+    for name in ("streams worker", "detectors worker", "alerting worker"):
         assert f"stopped the {name} (pid {pids[name]})" in text
+    assert "stopped the alerting API" in text and "stopped kannel" in text
     assert "stopped influxdb" in text and "stopped tansu" in text and text.rstrip().endswith("demo stopped.")
     assert not any(pid_alive(pid) for pid in pids.values())
-    assert not port_is_open(stack["tansu_port"]) and not port_is_open(stack["influxdb_http_port"])
+    ports = ("tansu_port", "influxdb_http_port", "kannel_sendsms_port", "kannel_admin_port")
+    assert not any(port_is_open(stack[port]) for port in ports) and not port_is_open(api_port)
+
+    # The ledger has the acknowledgement, in the lead's name, through the link; the summary counts it.
+    ledger = Ledger.open(f"sqlite:///{home / 'demo' / 'ledger.db'}")
+    try:
+        alert = ledger.alert(int(acked[0]["id"]))
+        entry = ledger.history(alert.id)[-1]
+    finally:
+        ledger.close()
+    assert alert.status == "acknowledged" and alert.labels["metric"] == "sms_delivery_success_rate"
+    assert (entry.by, entry.via, entry.comment) == ("li.wei", "sms_link", masked(COMMENT))
+    told_line = re.search(
+        r"^alerting: (\d+) alerts opened, [1-9]\d* acknowledged by people; messages sent: im (\d+), sms (\d+);", text, re.M
+    )
+    assert told_line is not None and int(told_line[1]) >= 1 and int(told_line[2]) >= 2 and int(told_line[3]) >= 2, text
+    assert f"  {LEAD['name']}: {link['url']}" in text.split("ack links (open one in a browser", 1)[1]
     truth_runs = [p for p in (home / "demo").iterdir() if p.is_dir()]
     assert len(truth_runs) == 1 and (truth_runs[0] / "summary.json").is_file()
 
@@ -231,6 +355,52 @@ def test_the_workers_get_the_config_file_or_an_exact_private_copy(tmp_path: Path
     ]  # fmt: skip
     assert (streams.pidfile.name, detectors.pidfile.name) == ("streams-worker.pid", "detectors-worker.pid")
     assert (streams.logfile.parent, detectors.logfile.name) == (home / "demo", "detectors-worker.log")
+
+
+async def test_the_demo_runs_with_the_example_owners_unless_the_config_names_its_own(tmp_path: Path) -> None:
+    path = write_test_config(tmp_path, streams=STREAMS, alerting={"api": {"port": 18123}, "ack_timeout": "10m"})
+    config = load_config(path)
+    demo = DemoAlerting(config, Console(file=io.StringIO()), environ={})
+    assert demo.demo_owners and demo.generated_secret
+    [(name, secret)] = demo.env.items()
+    assert name == "TW_ACK_LINK_SECRET" and re.fullmatch(r"[0-9a-f]{64}", secret)
+    try:
+        ran = await demo.configure()
+        assert demo.robot_url is not None and demo.robots is not None
+        settings = ran.alerting
+        assert ran.model_copy(update={"alerting": config.alerting}) == config  # the rest as the user wrote it
+        assert settings.ack_timeout == "10m" and settings.api.public_url == "http://127.0.0.1:18123"
+        assert settings.owners.model_dump(exclude={"im_groups"}) == load_config(
+            EXAMPLE_OWNERS
+        ).alerting.owners.model_dump(exclude={"im_groups"})
+        assert {g.url for g in settings.owners.im_groups.values()} == {demo.robot_url}
+        # Every IM group's variables are set for the alerting processes, to the keys the local robots expect.
+        robots = {r.name: r for r in demo.robots.robots.values()}
+        for group_name, group in settings.owners.im_groups.items():
+            robot = robots[group_name]
+            assert (robot.vendor, demo.env[group.token_env]) == (group.kind, robot.token)
+            assert demo.env.get(group.secret_env or "") == robot.secret
+        route = settings.route
+        assert route is not None and route.group_wait == DEMO_GROUP_WAIT and route.group_interval is None
+        assert [(r.receiver, r.matchers) for r in route.routes] == [
+            (n, o.matchers) for n, o in settings.owners.owners.items()
+        ]
+        assert settings.ledger_url == f"sqlite:///{config.stack.home_path().absolute() / 'demo' / 'ledger.db'}"
+        assert load_config(worker_config_path(ran, None)) == ran  # the workers' copy says the same
+    finally:
+        await demo.stop()
+    # A config naming owners is used as it is; a secret from the environment is used, a short one refused.
+    owned = load_config(EXAMPLE_OWNERS)
+    given = DemoAlerting(owned, Console(file=io.StringIO()), environ={"TW_ACK_LINK_SECRET": "s" * 32})
+    assert not given.demo_owners and given.env == {} and await given.configure() is owned
+    with pytest.raises(MissingSecret, match="shorter than 32 bytes"):
+        DemoAlerting(owned, Console(file=io.StringIO()), environ={"TW_ACK_LINK_SECRET": "short"})
+
+
+def test_the_console_masks_phones_but_not_label_values_or_links() -> None:
+    link = "http://127.0.0.1:18090/a/MXxhfDEyMzQ1Njc4OTAxMjM.vusT83VmF94sGcXNF6WUpA"
+    text = f"短信送达率 channel=106900001 异常\n@8613800000001 @+34600000010 电话13812345678\n{link}"
+    assert masked(text) == (f"短信送达率 channel=106900001 异常\n@86138****0001 @+346****0010 电话138****5678\n{link}")
 
 
 def test_first_points_are_due_when_the_open_window_closes() -> None:

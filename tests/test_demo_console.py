@@ -10,7 +10,15 @@ import pytest
 from rich.console import Console
 
 from simulator.stats import Stats
-from telewatch.demo_console import PLAIN_WIDTH, DemoConsole, DetectorsCounters, Replay, Snapshot, StreamsCounters
+from telewatch.demo_console import (
+    PLAIN_WIDTH,
+    AlertingCounters,
+    DemoConsole,
+    DetectorsCounters,
+    Replay,
+    Snapshot,
+    StreamsCounters,
+)
 from telewatch.demo_report import Counters
 
 AT = datetime(2026, 11, 23, 12, 1, 5, tzinfo=UTC).timestamp()
@@ -197,3 +205,15 @@ def test_counters_gather_produced_events_across_history_and_live_and_the_replay_
     s = counters.snapshot(status, None, episodes=1, queryable=None)
     assert s.replay is None and s.phase == "live" and s.produced == 5_300 and s.to_read == 1_300
     assert s.detectors is None
+
+
+def test_alerting_counters_are_a_line_of_their_own_and_a_table() -> None:
+    told = AlertingCounters(alerts=3, sms=2, im=1, acknowledged=1)
+    lines = plain(snapshot(alerting=told)).splitlines()
+    assert len(lines) == 4 and all(len(line) <= PLAIN_WIDTH for line in lines), lines
+    assert lines[2] == " " * 9 + "alerts 3  SMS at the SMSC 2  IM messages 1  acknowledged 1"
+    assert len(plain(snapshot()).splitlines()) == 3  # no alerting in the run: no line
+    text, _ = terminal(snapshot(alerting=told))
+    assert "people told" in text
+    for cells in (("alerts opened", "3"), ("SMS at the fake SMSC", "2"), ("IM robot messages", "1")):
+        assert row(cells).search(text), text
