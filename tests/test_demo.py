@@ -270,7 +270,9 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
     assert alert.status == "acknowledged" and alert.labels["metric"] == "sms_delivery_success_rate"
     assert (entry.by, entry.via, entry.comment) == ("li.wei", "sms_link", masked(COMMENT))
     told_line = re.search(
-        r"^alerting: (\d+) alerts opened, [1-9]\d* acknowledged by people; messages sent: im (\d+), sms (\d+);", text, re.M
+        r"^alerting: (\d+) alerts opened, [1-9]\d* acknowledged by people; messages sent: im (\d+), sms (\d+);",
+        text,
+        re.M,
     )
     assert told_line is not None and int(told_line[1]) >= 1 and int(told_line[2]) >= 2 and int(told_line[3]) >= 2, text
     assert f"  {LEAD['name']}: {link['url']}" in text.split("ack links (open one in a browser", 1)[1]
