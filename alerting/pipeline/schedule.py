@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alerting.ledger import Alert, Ledger
+from alerting.ledger import Alert, Ledger, Silence
 from alerting.ledger.groups import Group
 from alerting.ledger.silences import matches
 from alerting.pipeline.escalate import Cursor, Target, advance
@@ -32,6 +32,14 @@ class ScheduleCounts:
     muted: int = 0
     escalations: int = 0
     ack_timeouts: int = 0
+
+
+@dataclass(frozen=True)
+class Muting:
+    """The active silences and the open alerts' labels (inhibit-rule sources) at one step."""
+
+    silences: Sequence[Silence]
+    open_labels: Sequence[Mapping[str, str]]
 
 
 def _routes(root: Route) -> dict[str, Route]:
@@ -73,11 +81,15 @@ class Schedule:
     # -- escalation ------------------------------------------------------------------------
     def escalate(self, now: datetime) -> None:
         """Run the due steps of every firing alert's escalation chain."""
-        for alert in self.ledger.due_escalations(now):
+        due = self.ledger.due_escalations(now)
+        if not due:
+            return
+        muting = self._muting(now)
+        for alert in due:
             with self.ledger.transaction():
-                self._escalate(alert, now)
+                self._escalate(alert, now, muting)
 
-    def _escalate(self, alert: Alert, now: datetime) -> None:
+    def _escalate(self, alert: Alert, now: datetime, muting: Muting) -> None:
         owners = self.settings.owners
         owner = self.planner.owner(alert)
         chain = owners.escalations.get(owner.escalation) if owner and owner.escalation else None
@@ -92,7 +104,7 @@ class Schedule:
             first_wait = next((i for i, step in enumerate(chain) if step.wait is not None), len(chain))
             covered = {("person", p) for p in owner.people} | {("group", g) for g in owner.groups}
             targets = [t for t in targets if t.step > first_wait or (t.kind, t.who) not in covered]
-        if self._muted(alert, now):
+        if self._muted(alert, muting):
             targets = []
         notify = self.planner.for_targets(alert, targets, now, self.ledger.count_queued) if targets else []
         step = following.step if following else cursor.step
@@ -108,12 +120,12 @@ class Schedule:
         groups = self.ledger.due_groups(now)
         if not groups:
             return
-        open_labels = [_labels(a) for a in self.ledger.alerts() if a.status != "resolved"]
+        muting = self._muting(now)
         for group in groups:
             with self.ledger.transaction():
-                self._flush(group, now, open_labels)
+                self._flush(group, now, muting)
 
-    def _flush(self, group: Group, now: datetime, open_labels: Sequence[Mapping[str, str]]) -> None:
+    def _flush(self, group: Group, now: datetime, muting: Muting) -> None:
         route = self.routes.get(group.route)
         if route is not None and self._route_muted(route, now):
             self.counts.muted += 1
@@ -124,7 +136,7 @@ class Schedule:
         drop: list[str] = []
         for key, status in group.members.items():
             alert = alerts[key]
-            muted = self._muted(alert, now, open_labels)
+            muted = self._muted(alert, muting)
             if status == "resolved":
                 # A resolution is told only to those who were told of the alert.
                 if group.sent.get(key) == "firing" and not muted:
@@ -143,13 +155,16 @@ class Schedule:
             self.counts.flushes += 1
         self.ledger.flush_group(group, now, visible, notify, drop)
 
-    def _muted(self, alert: Alert, now: datetime, open_labels: Sequence[Mapping[str, str]] | None = None) -> bool:
+    def _muting(self, now: datetime) -> Muting:
+        """What can mute an alert at ``now``, read once per step: the active silences and the open alerts."""
+        open_labels = [_labels(a) for a in self.ledger.alerts() if a.status != "resolved"]
+        return Muting(self.ledger.silences(now, "active"), open_labels)
+
+    def _muted(self, alert: Alert, muting: Muting) -> bool:
         labels = _labels(alert)
-        if any(all(matches(m, labels) for m in s.matchers) for s in self.ledger.silences(now, "active")):
+        if any(all(matches(m, labels) for m in s.matchers) for s in muting.silences):
             return True
-        if open_labels is None:
-            open_labels = [_labels(a) for a in self.ledger.alerts() if a.status != "resolved"]
-        return self.inhibitor.inhibited(labels, open_labels)
+        return self.inhibitor.inhibited(labels, muting.open_labels)
 
     def _route_muted(self, route: Route, now: datetime) -> bool:
         intervals = {t.name: t for t in self.settings.time_intervals}
