@@ -1,5 +1,5 @@
 """The alerting worker as a user runs it (``telewatch alerting``), on Apache Kafka, the real Kannel gateway,
-the IM robots' contract server, the API (for Kannel's delivery receipts) and InfluxDB.
+the IM robots' contract server (a signed DingTalk robot), the API (for Kannel's delivery receipts) and InfluxDB.
 
 An injected incident becomes one alert and reaches the owner's phone (at the fake SMS centre: the right
 number, Chinese text as one concatenated SMS, a delivery receipt back in the ledger) and the owner's IM
@@ -44,7 +44,7 @@ from stack_config import write_test_config
 from telewatch.alerting_wiring import ack_links, ledger_url
 from telewatch.config import Config, load_config
 
-WECOM_KEY = "wk-" + uuid.uuid4().hex
+DING_TOKEN, DING_SECRET = "dt-" + uuid.uuid4().hex, "SEC" + uuid.uuid4().hex
 SECRET = "x" * 64
 ROOMY = ((10_000, 1.0),)
 
@@ -66,13 +66,21 @@ async def rig(
     kannel_server: KannelServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Rig]:
-    robots = ImRobotServer([Robot("wecom", "sms-centre", WECOM_KEY, limits=ROOMY)])
+    # The owner's IM group is a DingTalk robot: the contract server checks each request's timestamp and signature.
+    robots = ImRobotServer([Robot("dingtalk", "sms-centre", DING_TOKEN, DING_SECRET, limits=ROOMY)])
     robot_base = await robots.start()
     phone = f"86137{uuid.uuid4().int % 10**8:08d}"
     owners = {
         **OWNERS,
         "people": {**OWNERS["people"], "li.wei": {**OWNERS["people"]["li.wei"], "phone": phone}},
-        "im_groups": {"sms-centre": {"kind": "wecom", "token_env": "TW_TEST_WECOM_KEY", "url": robot_base}},
+        "im_groups": {
+            "sms-centre": {
+                "kind": "dingtalk",
+                "token_env": "TW_TEST_DING_TOKEN",
+                "secret_env": "TW_TEST_DING_SECRET",
+                "url": robot_base,
+            }
+        },
     }
     owners["people"] = {k: {**v, "im_groups": [g for g in v.get("im_groups", []) if g == "sms-centre"]}
                         for k, v in owners["people"].items()}  # fmt: skip
@@ -98,7 +106,8 @@ async def rig(
         },
     )  # fmt: skip
     monkeypatch.setenv("TW_ACK_LINK_SECRET", SECRET)
-    monkeypatch.setenv("TW_TEST_WECOM_KEY", WECOM_KEY)
+    monkeypatch.setenv("TW_TEST_DING_TOKEN", DING_TOKEN)
+    monkeypatch.setenv("TW_TEST_DING_SECRET", DING_SECRET)
     monkeypatch.setenv("TW_TEST_KANNEL_PASSWORD", kannel_server.password)
     config = load_config(path)
     await ensure_topics(config.bootstrap_servers(), config.kafka)
@@ -163,7 +172,7 @@ async def test_an_incident_reaches_the_owner_and_its_recovery_closes_the_loop(
             and f"{rig.config.alerting.api.public_url}/a/" in sms.text
         )
         [im] = await eventually(lambda: rig.robots.received_by("sms-centre"), "the IM group's message")
-        assert "短信送达率" in im.text and im.mentions == (rig.phone,)
+        assert im.vendor == "dingtalk" and "短信送达率" in im.text and im.mentions == (rig.phone,)
         [alert] = rig.ledger.alerts()
         assert alert.status == "firing" and alert.peak == 0.41 and alert.value == 0.43
         sms_row = next(i for i in rig.ledger.outbox_items() if i.channel == "sms")
