@@ -30,7 +30,7 @@ import tenacity
 from alerting.ledger import Ledger, OutboxItem
 from alerting.ledger.models import Outcome as LedgerOutcome
 from alerting.notify.base import DeliveryResult, Message, Notifier, Outcome
-from alerting.notify.registry import Channels
+from alerting.notify.registry import Channels, vendor_of
 from alerting.owners import OwnersRegistry
 from alerting.pipeline.delivery_settings import DeliverySettings
 from alerting.pipeline.plan import IM, SMS, SMS_DIGEST
@@ -108,14 +108,15 @@ class Delivery:
         notifier, message, problem = self._prepare(unit)
         if problem is not None or notifier is None or message is None:
             result = DeliveryResult(Outcome.PERMANENT, problem or "no destination")
+            notifier = None
         else:
             result = await notifier.send(message)
         self.counts.messages += 1
         now = self.clock()
         for item in unit:
-            await asyncio.to_thread(self._record, item, result, now)
+            await asyncio.to_thread(self._record, item, result, now, vendor_of(notifier))
 
-    def _record(self, item: OutboxItem, result: DeliveryResult, now: datetime) -> None:
+    def _record(self, item: OutboxItem, result: DeliveryResult, now: datetime, vendor: str) -> None:
         next_at = None
         outcome = result.outcome
         if outcome is Outcome.RETRY and item.attempts + 1 < self.settings.max_attempts:
@@ -123,7 +124,7 @@ class Delivery:
             wait = max(self._wait(state), result.retry_after_s or 0.0)
             next_at = now + timedelta(seconds=wait)
         self.ledger.record_attempt(
-            item.key, _LEDGER_OUTCOME[outcome], result.detail, now, result.vendor_id, next_at, self.worker_id
+            item.key, _LEDGER_OUTCOME[outcome], result.detail, now, result.vendor_id, next_at, self.worker_id, vendor
         )
         if outcome is Outcome.SENT:
             self.counts.sent += 1

@@ -42,6 +42,15 @@ def alert_fingerprint(anomaly: Anomaly) -> str:
     return base
 
 
+def is_incident(fingerprint: str) -> bool:
+    """Whether an alert's fingerprint is a correlated incident's (a series' fingerprint is hex: no ``+``).
+
+    >>> is_incident(series_fingerprint("call_drop_rate|region=north")), is_incident("0123abcd+dropped_calls")
+    (False, True)
+    """
+    return "+" in fingerprint
+
+
 def scope_of(dims: dict[str, str]) -> str:
     """How wide the alert is: cell, region, channel or global (inhibit rules mute cells under a region)."""
     if "cell_id" in dims or "cell" in dims:

@@ -5,7 +5,8 @@
     telewatch.anomalies ──▶ Intake (dedup by fingerprint, join groups) ──▶ ledger
     every second ────────▶ Schedule (ack timeouts, escalation, group flushes: silence, inhibit, budget) ──▶ outbox
     continuously ────────▶ Delivery (SMS gateway, IM robots; retries, dead letters) ──▶ attempts, receipts
-    every second ────────▶ Feed (transitions and delivery outcomes) ──▶ InfluxDB
+    every second ────────▶ Feed (transitions, delivery outcomes, escalation steps) ──▶ InfluxDB
+    every 30 s ──────────▶ snapshots (open alerts by severity/status/age, SMS budget) ──▶ InfluxDB
 
 The ledger holds all state, so the worker keeps no faust tables: a restart
 resumes from the ledger's consumer marks, groups, escalation cursors and
@@ -100,8 +101,10 @@ class AlertingWorker(Worker):
         if not self.shell.ready():
             return
         async with self.shell.lock:
-            await asyncio.to_thread(self.schedule.tick, self.clock())
+            now = self.clock()
+            await asyncio.to_thread(self.schedule.tick, now)
             lines = await asyncio.to_thread(self.feed.lines)
+            lines += await asyncio.to_thread(self.feed.snapshot, self.schedule.planner, now)
             self._outbox_depth = await asyncio.to_thread(self.ledger.outbox_depth)
         if lines:
             await self.shell.outputs.send([Outgoing("influxdb", b"", "\n".join(lines).encode())])

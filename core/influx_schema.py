@@ -16,8 +16,17 @@ measurement                 tags                                      fields
 ``telewatch_score``         ``metric``, ``series``, ``detector``,     ``expected``, ``lower``, ``upper``, ``score``,
                             every dimension                           ``anomalous``, ``flagged`` (bool)
 ``telewatch_alert``         ``metric``, ``status``, ``via``,          ``alert_id`` (int), ``by``, ``from_status``
-                            ``severity``, every area label            (strings)
-``telewatch_delivery``      ``channel``, ``recipient``, ``outcome``   ``attempt`` (int), ``latency_s``
+                            ``severity``, every area label            (strings), ``since_fired_s``
+``telewatch_delivery``      ``channel``, ``vendor``, ``recipient``,   ``attempt`` (int), ``latency_s``
+                            ``outcome``
+``telewatch_escalation``    ``metric``, ``severity``, ``step``        ``alert_id``, ``targets`` (int)
+``telewatch_alerts_open``   ``severity``, ``status``, ``age``         ``count``, ``correlated`` (int)
+``telewatch_budget``        ``channel``, ``template``                 ``capacity``, ``sent_today`` (int), ``used``
+``telewatch_worker``        ``stage``, ``worker``; ``topic`` on the   per topic: ``records``, ``lag`` (int),
+                            per-topic points                          ``records_per_s``; per process:
+                                                                      ``uptime_s``, ``started``,
+                                                                      ``influx_buffered``, ``influx_written``,
+                                                                      ``influx_dropped``, ``influx_retried`` (int)
 ==========================  ========================================  ==========================================
 
 Float fields that are NaN or infinite are left out (line protocol cannot carry them).
@@ -28,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from core.contracts import Anomaly, MetricPoint, Severity
 from core.line_protocol import point_line
@@ -39,11 +49,24 @@ LATE = "telewatch_late"
 SCORE = "telewatch_score"
 ALERT = "telewatch_alert"
 DELIVERY = "telewatch_delivery"
+WORKER = "telewatch_worker"
+ESCALATION = "telewatch_escalation"
+ALERTS_OPEN = "telewatch_alerts_open"
+BUDGET = "telewatch_budget"
 #: Alert labels that become tags of ``telewatch_alert`` (the area and the metric; not the series).
 ALERT_TAGS = ("metric", "region", "cell_id", "channel", "kind", "category", "scenario", "severity", "scope")
 
 #: Severity → the integer field ``severity_level`` (graphable, ``max()``-able).
 SEVERITY_LEVELS: dict[Severity, int] = {"info": 0, "warning": 1, "major": 2, "critical": 3}
+#: The statuses of an open alert: the ``status`` tag of ``telewatch_alerts_open``.
+OPEN_STATUSES = ("firing", "acknowledged")
+#: The ``age`` tag of ``telewatch_alerts_open``: each bucket's name and its upper bound in seconds (exclusive).
+AGE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("0-15m", 15 * 60.0),
+    ("15m-1h", 3600.0),
+    ("1h-4h", 4 * 3600.0),
+    ("4h+", math.inf),
+)
 
 #: Keys a dimension may not use: they are the schema's own tags and fields (and InfluxQL's ``time``).
 RESERVED_KEYS = frozenset(
@@ -161,26 +184,150 @@ def score_line(
 
 
 def alert_line(
-    labels: Mapping[str, str], alert_id: int, from_status: str | None, to_status: str, by: str, via: str, ts: datetime
+    labels: Mapping[str, str],
+    alert_id: int,
+    from_status: str | None,
+    to_status: str,
+    by: str,
+    via: str,
+    ts: datetime,
+    *,
+    since_fired_s: float,
 ) -> str:
-    """``telewatch_alert``: one alert transition (a Grafana annotation), at ``ts``.
+    """``telewatch_alert``: one alert transition (a Grafana annotation), at ``ts``; ``since_fired_s``: seconds
+    since the alert first fired (0 on that firing).
 
     >>> alert_line({"metric": "call_drop_rate", "region": "north", "series": "x"}, 7, "firing", "acknowledged",
-    ...            "li.wei", "sms_link", datetime(2024, 1, 1, tzinfo=UTC))
-    'telewatch_alert,metric=call_drop_rate,region=north,status=acknowledged,via=sms_link alert_id=7i,by="li.wei",from_status="firing" 1704067200000000000'
+    ...            "li.wei", "sms_link", datetime(2024, 1, 1, tzinfo=UTC), since_fired_s=240)
+    'telewatch_alert,metric=call_drop_rate,region=north,status=acknowledged,via=sms_link alert_id=7i,by="li.wei",from_status="firing",since_fired_s=240.0 1704067200000000000'
     """
     tags = {k: str(labels[k]) for k in ALERT_TAGS if labels.get(k)} | {"status": to_status, "via": via}
     fields: dict[str, float | int | str | bool] = {"alert_id": int(alert_id), "by": by}
     if from_status is not None:
         fields["from_status"] = from_status
+    fields |= _floats(since_fired_s=since_fired_s)
     return point_line(ALERT, tags, fields, to_ns(ts))
 
 
-def delivery_line(channel: str, recipient: str, outcome: str, attempt: int, latency_s: float, ts: datetime) -> str:
-    """``telewatch_delivery``: one delivery attempt and how long after queueing it happened, at ``ts``.
+def delivery_line(
+    channel: str, recipient: str, outcome: str, attempt: int, latency_s: float, ts: datetime, *, vendor: str
+) -> str:
+    """``telewatch_delivery``: one delivery attempt, the vendor that carried it (``kannel``, ``http``, ``wecom``,
+    ``dingtalk``, ``feishu``, ``slack``; ``none`` when no notifier could take it) and how long after queueing it
+    happened, at ``ts``.
 
-    >>> delivery_line("sms", "li.wei", "sent", 1, 0.25, datetime(2024, 1, 1, tzinfo=UTC))
-    'telewatch_delivery,channel=sms,outcome=sent,recipient=li.wei attempt=1i,latency_s=0.25 1704067200000000000'
+    >>> delivery_line("sms", "li.wei", "sent", 1, 0.25, datetime(2024, 1, 1, tzinfo=UTC), vendor="kannel")
+    'telewatch_delivery,channel=sms,outcome=sent,recipient=li.wei,vendor=kannel attempt=1i,latency_s=0.25 1704067200000000000'
     """
-    tags = {"channel": channel, "recipient": recipient, "outcome": outcome}
+    tags = {"channel": channel, "vendor": vendor, "recipient": recipient, "outcome": outcome}
     return point_line(DELIVERY, tags, {"attempt": int(attempt), "latency_s": float(latency_s)}, to_ns(ts))
+
+
+def escalation_line(
+    metric: str, severity: str, step: int, alert_id: int, targets: int, ts: datetime, tiebreak_ns: int = 0
+) -> str:
+    """``telewatch_escalation``: an escalation step of an alert that notified ``targets`` people or IM groups, at
+    ``ts`` plus ``tiebreak_ns`` nanoseconds (under a microsecond: two alerts of one metric escalating in the same
+    tick stay two points; the ledger keeps microseconds, so the stamp stays within the step's microsecond).
+
+    >>> escalation_line("call_drop_rate", "major", 3, 7, 2, datetime(2024, 1, 1, tzinfo=UTC), tiebreak_ns=41)
+    'telewatch_escalation,metric=call_drop_rate,severity=major,step=3 alert_id=7i,targets=2i 1704067200000000041'
+    """
+    if not 0 <= tiebreak_ns < 1000:
+        raise ValueError(f"tiebreak_ns must be in 0-999, not {tiebreak_ns}")
+    tags = {"metric": metric, "severity": severity, "step": str(step)}
+    fields: Fields = {"alert_id": int(alert_id), "targets": int(targets)}
+    return point_line(ESCALATION, tags, fields, to_ns(ts) + tiebreak_ns)
+
+
+def age_bucket(age_s: float) -> str:
+    """The ``age`` tag of an open alert that first fired ``age_s`` seconds ago (a negative age, from clock skew,
+    counts as new).
+
+    >>> [age_bucket(s) for s in (-5, 0, 899.9, 900, 3599, 3600, 14399, 14400, 10**6)]
+    ['0-15m', '0-15m', '0-15m', '15m-1h', '15m-1h', '1h-4h', '1h-4h', '4h+', '4h+']
+    """
+    return next(name for name, bound in AGE_BUCKETS if age_s < bound)
+
+
+def alerts_open_line(severity: str, status: str, age: str, count: int, correlated: int, ts: datetime) -> str:
+    """``telewatch_alerts_open``: how many alerts were open (and how many of them correlated incidents) in one
+    cell of severity × status × age when the snapshot at ``ts`` was taken.
+
+    >>> alerts_open_line("critical", "firing", "15m-1h", 3, 1, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_alerts_open,age=15m-1h,severity=critical,status=firing count=3i,correlated=1i 1704067200000000000'
+    """
+    tags = {"severity": severity, "status": status, "age": age}
+    return point_line(ALERTS_OPEN, tags, {"count": int(count), "correlated": int(correlated)}, to_ns(ts))
+
+
+def budget_line(channel: str, template: str, capacity: int, sent_today: int, ts: datetime) -> str:
+    """``telewatch_budget``: an SMS channel's daily budget at ``ts``: the calendar template in force, today's
+    capacity, the alert SMS counted against it and the share used (left out when the capacity is 0).
+
+    >>> budget_line("10690000", "days_2_10", 5000, 1250, datetime(2024, 1, 1, tzinfo=UTC))
+    'telewatch_budget,channel=10690000,template=days_2_10 capacity=5000i,sent_today=1250i,used=0.25 1704067200000000000'
+    """
+    fields: Fields = {"capacity": int(capacity), "sent_today": int(sent_today)}
+    if capacity > 0:
+        fields |= _floats(used=sent_today / capacity)
+    return point_line(BUDGET, {"channel": channel, "template": template}, fields, to_ns(ts))
+
+
+class TopicVitals(NamedTuple):
+    """What one worker process has consumed of one topic: a per-topic point of ``telewatch_worker``."""
+
+    #: Records consumed since the process started.
+    records: int
+    #: Records per second since the previous report.
+    records_per_s: float
+    #: Records behind the end of the topic, over the partitions the process has assigned; None (left out): unknown.
+    lag: int | None
+
+
+class ProcessVitals(NamedTuple):
+    """One worker process and its InfluxDB sink: the process point of ``telewatch_worker``."""
+
+    uptime_s: float
+    #: The process's first report (Grafana counts restarts as ``sum("started")``).
+    started: bool
+    #: Points waiting in the sink now.
+    influx_buffered: int
+    #: Points written since the process started.
+    influx_written: int
+    #: Points dropped since the process started: buffer overflow plus refused by InfluxDB.
+    influx_dropped: int
+    #: Failed write attempts retried since the process started.
+    influx_retried: int
+
+
+def worker_lines(
+    stage: str, worker: str, process: ProcessVitals, topics: Mapping[str, TopicVitals], ts: datetime
+) -> list[str]:
+    """``telewatch_worker``: one report of a worker process at ``ts``: its process point, then one point per topic.
+
+    >>> process = ProcessVitals(12.5, True, 3, 100, 2, 1)
+    >>> topics = {"telewatch.calls": TopicVitals(40, 4.0, 5), "telewatch.sms": TopicVitals(0, 0.0, None)}
+    >>> for line in worker_lines("streams", "host-7-1704067190", process, topics, datetime(2024, 1, 1, tzinfo=UTC)):
+    ...     print(line)
+    telewatch_worker,stage=streams,worker=host-7-1704067190 uptime_s=12.5,started=1i,influx_buffered=3i,influx_written=100i,influx_dropped=2i,influx_retried=1i 1704067200000000000
+    telewatch_worker,stage=streams,topic=telewatch.calls,worker=host-7-1704067190 records=40i,records_per_s=4.0,lag=5i 1704067200000000000
+    telewatch_worker,stage=streams,topic=telewatch.sms,worker=host-7-1704067190 records=0i,records_per_s=0.0 1704067200000000000
+    """
+    base = {"stage": stage, "worker": worker}
+    fields: Fields = {
+        **_floats(uptime_s=process.uptime_s),
+        "started": int(process.started),
+        "influx_buffered": int(process.influx_buffered),
+        "influx_written": int(process.influx_written),
+        "influx_dropped": int(process.influx_dropped),
+        "influx_retried": int(process.influx_retried),
+    }
+    ns = to_ns(ts)
+    lines = [point_line(WORKER, base, fields, ns)]
+    for topic, vitals in sorted(topics.items()):
+        per_topic: Fields = {"records": int(vitals.records), **_floats(records_per_s=vitals.records_per_s)}
+        if vitals.lag is not None:
+            per_topic["lag"] = int(vitals.lag)
+        lines.append(point_line(WORKER, {**base, "topic": topic}, per_topic, ns))
+    return lines

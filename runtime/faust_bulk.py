@@ -30,6 +30,9 @@ The hook (faust-streaming 0.15.3; re-check on upgrade, these are internals):
   offsets after recovery skips partitions that never committed one.
 - :class:`BulkTransport` is the aiokafka transport with ``Consumer = BulkConsumer``,
   installed by ``BulkApp._new_transport``.
+- ``BulkConsumer.lag`` reads aiokafka's fetch state of a partition (highwater
+  and position) on faust's consumer thread's ``AIOKafkaConsumer``; if that
+  moves, it answers None (the lag is left out of ``telewatch_worker``).
 - ``BulkApp.bulk_topic`` adds the topic to the conductor (``app.topics``) when
   the app starts, so the consumer subscribes to it, the group assigns its
   partitions, the assignor co-partitions it with tables of the same partition
@@ -125,6 +128,24 @@ class BulkConsumer(aiokafka_driver.Consumer):
         if dropped and not self.should_stop:
             await self._refetch({tp: records[tp][0].offset for tp in dropped})
         return rest, active
+
+    def lag(self, tp: TP) -> int | None:
+        """Records of ``tp`` not yet handed out: its highwater minus the consumer's position (0 when caught up).
+
+        None while either is unknown: no fetch answer since the partition was
+        assigned, or a position awaiting its reset (it is not assigned: None too).
+        Both are read from aiokafka's state of the partition, the one its
+        ``highwater()`` and ``position()`` read, without a call to faust's
+        consumer thread: ``position()`` would wait there for a reset, holding one
+        of the two workers that also run the fetches and commits.
+        """
+        try:
+            state = self._thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
+            if state is None or state.highwater is None or not state.has_valid_position:
+                return None
+            return max(0, int(state.highwater) - int(state.position))
+        except Exception:  # not started, unsubscribed, or an aiokafka whose internals moved: unknown
+            return None
 
     async def _refetch(self, offsets: Mapping[TP, int]) -> None:
         # faust drops records of partitions paused while they were fetched (in a

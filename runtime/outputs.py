@@ -225,12 +225,23 @@ class OutputsApp(BulkApp):
     """A worker's faust app: its outputs start before the consumer, and are flushed and closed after it stops.
 
     A failure in a batch's background work (see :class:`Outputs`) crashes the app.
-    ``on_stopped`` runs last (e.g. to write a final status file).
+    ``on_stopping`` runs once the consumer has stopped, before the outputs are
+    flushed and closed (e.g. to send last lines); ``on_stopped`` runs last (e.g.
+    to write a final status file).
     """
 
-    def __init__(self, id: str, outputs: Outputs, on_stopped: Callable[[], object], **options: Any) -> None:
+    def __init__(
+        self,
+        id: str,
+        outputs: Outputs,
+        on_stopped: Callable[[], object],
+        *,
+        on_stopping: Callable[[], object] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(id, **options)
         self.outputs = outputs
+        self.on_stopping = on_stopping
         self.on_stopped = on_stopped
         outputs.on_failure = self.crash
 
@@ -242,6 +253,8 @@ class OutputsApp(BulkApp):
     async def on_stop(self) -> None:
         """Stop the app, then finish, flush and close the outputs."""
         await super().on_stop()
+        if self.on_stopping is not None:
+            self.on_stopping()
         await self.outputs.stop()
         self.on_stopped()
 

@@ -1,5 +1,6 @@
 """The shell every worker runs in: its faust app and outputs, one lock for its batches, its stage tables,
-a status file rewritten every second and a log line every ten.
+a status file rewritten every second, a log line every ten, and its vitals in InfluxDB every ten
+(``runtime.vitals``: records per topic, lag, InfluxDB sink, restarts).
 
 A worker (``streams.worker``, ``detectors.worker``, ``alerting.worker``) is a
 shell plus its stages: it declares each stage's table and the topic that feeds
@@ -14,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import msgspec
 from aiokafka.structs import ConsumerRecord
@@ -24,6 +25,7 @@ from core.settings import Platform
 from runtime.outbox import HasOutbox
 from runtime.outputs import Outputs, OutputsApp, Stage, app_options, payloads, stage_table
 from runtime.partition_state import PartitionState
+from runtime.vitals import Lags, Vitals
 
 S = TypeVar("S", bound=HasOutbox)
 
@@ -69,21 +71,28 @@ class WorkerShell:
         self.stage = stage
         self.status_file = status_file
         self._last_log = 0.0
+        self.started = time.monotonic()
         self.outputs = Outputs(platform)
+        self.vitals = Vitals(stage, consumer=self._consumer, sink=lambda: self.outputs.sink, started=self.started)
         self.app = OutputsApp(
             app_id,
             self.outputs,
             self.write_status,
+            on_stopping=self.vitals.stop,
             **(app_options(platform, stage, app_id, max_batch) | (options or {})),
         )
         #: Held while a batch or a tick changes state: one change at a time per worker.
         self.lock = asyncio.Lock()
         self.tables: list[PartitionState[Any]] = []
-        self.started = time.monotonic()
         self._status = [status]
         self._summary = summary
         self._log = logging.getLogger(f"telewatch.{stage}")
         self.app.timer(status_every_s)(self._report)
+        self.app.timer(1.0)(self.vitals.tick)
+
+    def _consumer(self) -> Lags:
+        """The app's consumer: a BulkApp's is a BulkConsumer (it has ``lag``)."""
+        return cast(Lags, self.app.consumer)
 
     def table(self, name: str, partitions: int, stage: Stage[S]) -> PartitionState[S]:
         """A changelogged table holding ``stage``'s per-partition state."""
@@ -98,11 +107,11 @@ class WorkerShell:
             async with self.lock:
                 await self.outputs.process(table, tp, records, _with_payloads(update))
 
-        self.app.bulk_topic(topic, on_batch)
+        self.app.bulk_topic(topic, self.vitals.counting(topic, on_batch))
 
     def on_batches(self, topic: str, handler: BatchHandler) -> None:
         """Give the batches of ``topic`` to ``handler`` as they come (it takes the lock itself)."""
-        self.app.bulk_topic(topic, handler)
+        self.app.bulk_topic(topic, self.vitals.counting(topic, handler))
 
     def changelog_topics(self) -> dict[str, int]:
         """The tables' changelog topics (name → partitions), to create compacted before the first start."""

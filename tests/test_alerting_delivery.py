@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from alerting.delivery import Delivery
+from alerting.feed import Feed
 from alerting.ledger import Ledger
 from alerting.notify.registry import Channels, build_channels
 from alerting.settings import AlertingSettings
 from devstack.im_robot_server import Answer, ImRobotServer, Robot
 from devstack.kannel_server import KannelServer
-from fixtures.alerting import OWNERS, Pipeline, anomaly, eventually, minutes, settings
+from fixtures.alerting import OWNERS, Pipeline, anomaly, eventually, minutes, points, settings
 
 SMS_N = "sms_delivery_success_rate|channel=106900001"
 CALLS = "call_setup_success_rate|cell_id=north-c1|region=north"
@@ -53,6 +54,12 @@ ENV = {"TW_TEST_WECOM_KEY": WECOM_KEY, "TW_TEST_DING_TOKEN": DING_TOKEN, "TW_TES
 
 def channels(config: AlertingSettings, kannel: KannelServer, env: dict[str, str] = ENV) -> Channels:
     return build_channels(config, env, kannel_url=kannel.endpoint, kannel_password=kannel.password)
+
+
+def vendors(ledger: Ledger) -> list[tuple[str, str, str, str]]:
+    """(channel, recipient, vendor, outcome) of every attempt, as the InfluxDB feed writes them."""
+    found = points(Feed(ledger).lines(), "telewatch_delivery")
+    return [(t["channel"], t["recipient"], t["vendor"], t["outcome"]) for t, _, _ in found]
 
 
 class Clock:
@@ -89,6 +96,7 @@ async def test_an_alert_reaches_the_owners_phone_and_im_group(
     assert im.vendor == "wecom" and "短信送达率" in im.text and im.mentions == (number,)
     [attempt] = ledger.attempts(p.outbox("sms")[0].key)
     assert (attempt.attempt, attempt.outcome, attempt.worker_id) == (1, "sent", "w1")
+    assert sorted(vendors(ledger)) == [("im", "sms-centre", "wecom", "sent"), ("sms", "li.wei", "kannel", "sent")]
 
 
 async def test_signed_dingtalk_robot_gets_the_escalation(
@@ -108,6 +116,7 @@ async def test_signed_dingtalk_robot_gets_the_escalation(
         await delivery.channels.close()
     [im] = server.received_by("wireless-noc")  # the contract server checked timestamp and HMAC signature
     assert im.vendor == "dingtalk" and "呼叫建立成功率" in im.text and im.mentions == ("8613800000003",)
+    assert ("im", "wireless-noc", "dingtalk", "sent") in vendors(ledger)
 
 
 async def test_a_temporary_failure_is_retried_with_backoff_and_every_attempt_kept(
@@ -167,6 +176,13 @@ async def test_permanent_refusals_and_missing_secrets_end_as_dead_letters_with_t
         "li.wei": "sent",
         "zhang.min": "sent",
     }
+    # WeCom refused the key (its vendor carried the attempt); no DingTalk robot could be built (no vendor).
+    assert sorted(vendors(ledger)) == [
+        ("im", "sms-centre", "wecom", "permanent"),
+        ("im", "wireless-noc", "none", "permanent"),
+        ("sms", "li.wei", "kannel", "sent"),
+        ("sms", "zhang.min", "kannel", "sent"),
+    ]
 
 
 async def test_a_row_whose_worker_vanished_is_claimed_again_with_a_note(
@@ -191,3 +207,4 @@ async def test_a_row_whose_worker_vanished_is_claimed_again_with_a_note(
     assert [(a.attempt, a.outcome, a.worker_id) for a in attempts] == [(1, "retry", "dead-worker"), (2, "sent", "w2")]
     assert "may have been sent once already" in attempts[0].detail
     assert len(server.received_by("sms-centre")) == 1
+    assert vendors(ledger) == [("im", "sms-centre", "unknown", "retry"), ("im", "sms-centre", "wecom", "sent")]

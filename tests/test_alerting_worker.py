@@ -197,6 +197,14 @@ async def test_an_incident_reaches_the_owner_and_its_recovery_closes_the_loop(
             lambda: influx(rig.config, "SELECT count(attempt) FROM telewatch_delivery"), "deliveries"
         )
         assert sent[0][1] >= 2
+        tagged = influx(rig.config, 'SHOW TAG VALUES FROM "telewatch_delivery" WITH KEY = "vendor"')
+        assert {row[1] for row in tagged} == {"kannel", "dingtalk"}
+        acked = influx(rig.config, "SELECT since_fired_s FROM telewatch_alert WHERE status = 'resolved'")
+        assert acked and acked[0][1] > 0
+        cells = await eventually(lambda: influx(rig.config, "SELECT count FROM telewatch_alerts_open"), "snapshots")
+        assert len(cells) % 32 == 0  # every severity × status × age, zeros included, in each snapshot
+        budget = influx(rig.config, "SELECT capacity, sent_today FROM telewatch_budget GROUP BY channel, template")
+        assert budget and all(row[1] > 0 for row in budget)
         status = worker.status() or {}
         assert status["opened"] == 1 and status["resolved"] == 1 and status["dead"] == 0
     assert len([m for m in kannel_server.received_messages() if m.receiver == rig.phone]) == 2

@@ -1,10 +1,14 @@
 """The detectors worker on Apache Kafka: anomalies with fingerprints and evidence, a correlated incident,
-state kept across a restart, hot reload of the detectors section, and a bad reload refused.
+state kept across a restart, hot reload of the detectors section, and a bad reload refused; and the
+``telewatch_worker`` points both of its processes wrote to InfluxDB (records per topic, lag, starts, sink).
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,14 +16,15 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from core.contracts import AnomaliesRecord, Anomaly
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kafka_server import KafkaServer
 from fixtures.kafka_read import read_topic
 from fixtures.metric_points import point, traffic
-from fixtures.worker_process import WorkerProcess, worker_processes
+from fixtures.worker_process import Status, WorkerProcess, worker_processes
 from runtime.topics import ensure_topics
 from stack_config import write_test_config
 from telewatch.config import Config, load_config
@@ -82,7 +87,83 @@ def edit(path: Path, change: Any) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-async def test_anomalies_correlation_restart_and_hot_reload(config_path: Path) -> None:
+def worker_points(influx: InfluxDBServer, config: Config) -> dict[str, list[dict[str, Any]]]:
+    """The ``telewatch_worker`` points by ``worker`` tag, oldest first (times in ms)."""
+    answer = influx.query('SELECT * FROM "telewatch_worker"', db=config.influxdb.database, epoch="ms")
+    by_worker: dict[str, list[dict[str, Any]]] = {}
+    for series in answer["results"][0].get("series", []):
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            by_worker.setdefault(row["worker"], []).append(row)
+    return by_worker
+
+
+def points_of(status: Status, points: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The points of the process whose status this is (its ``worker`` tag is host-PID-start time)."""
+    prefix = f"{socket.gethostname()}-{status['pid']}-"
+    tags = [tag for tag in points if tag.startswith(prefix)]
+    assert len(tags) <= 1, tags
+    return points[tags[0]] if tags else []
+
+
+async def wait_for_caught_up_report(influx: InfluxDBServer, config: Config, status: Status, after_ms: int) -> None:
+    """Wait for a report of the process written after ``after_ms`` with a lag: 0 on both topics (caught up)."""
+    topics = config.kafka.topics
+    rows: list[dict[str, Any]] = []
+    for _ in range(30):
+        rows = points_of(status, worker_points(influx, config))
+        lags = {r["topic"]: r["lag"] for r in rows if r["time"] > after_ms and r["lag"] is not None}
+        if lags:
+            assert lags == {topics.metrics.name: 0, topics.anomalies.name: 0}, rows[-3:]
+            return
+        await asyncio.sleep(1)
+    pytest.fail(f"no report with a lag after {after_ms}: {rows[-3:]}")
+
+
+async def committed(config: Config, group: str) -> dict[str, int]:
+    """The offsets the consumer group has committed, summed per topic (where the next worker starts)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap_servers())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    out: dict[str, int] = {}
+    for tp, meta in offsets.items():
+        out[tp.topic] = out.get(tp.topic, 0) + max(meta.offset, 0)
+    return out
+
+
+async def end_offsets(config: Config, topic: str, partitions: int) -> int:
+    """Records in ``topic`` (a fresh topic: its end offsets, summed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=config.bootstrap_servers())
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
+
+
+def check_worker_points(
+    influx: InfluxDBServer, config: Config, finals: list[Status], records: list[dict[str, int]]
+) -> None:
+    """Each process wrote its reports: one start, ``records`` per topic as expected, its sink's counters."""
+    points = worker_points(influx, config)
+    assert len(points) == len(finals), f"one worker tag per process: {sorted(points)}"
+    for final, expected in zip(finals, records, strict=True):
+        rows = points_of(final, points)
+        assert {r["stage"] for r in rows} == {"detectors"}
+        process = [r for r in rows if r["topic"] is None]
+        assert [r["started"] for r in process] == [1] + [0] * (len(process) - 1), "started = 1 once, first"
+        last = process[-1]
+        assert last["influx_written"] > 0 and last["influx_dropped"] == 0 and last["influx_retried"] == 0
+        assert last["influx_buffered"] >= 0 and last["uptime_s"] > 0
+        last_records = {r["topic"]: r["records"] for r in rows if r["topic"] is not None}  # the last per topic
+        assert last_records == expected, "records: what the process consumed of each topic"
+
+
+async def test_anomalies_correlation_restart_and_hot_reload(config_path: Path, influxdb_server: InfluxDBServer) -> None:
     config = load_config(config_path)
     await ensure_topics(config.bootstrap_servers(), config.kafka)  # before the first send auto-creates one
     app_id = f"{config.kafka.topics.metrics.name}-detectors"
@@ -95,6 +176,8 @@ async def test_anomalies_correlation_restart_and_hot_reload(config_path: Path) -
         await first.wait_for(lambda s: s["judged"] >= 2 * 90 - 2 * 5, "the normal windows judged", limit_s=120)
         assert (first.status() or {})["anomalies"] == 0, "normal traffic raises nothing"
         first.stop()
+        first_final = first.status() or {}
+        handed_over = await committed(config, app_id)
 
         # Restarted, it goes on with trained detectors: an outage 10 windows later is flagged at once.
         second = start(config_path, "second", app_id)
@@ -122,9 +205,24 @@ async def test_anomalies_correlation_restart_and_hot_reload(config_path: Path) -
         await send(config, traffic(range(120, 150), outage=range(130, 150)))  # no recovery: that would be a rise
         await second.wait_for(lambda s: s["judged"] >= (status["judged"] + 30), "the next windows judged", limit_s=60)
         assert (second.status() or {})["anomalies"] == before, "the reloaded direction applies without a restart"
+        caught_up_ms = int(time.time() * 1000) + 500  # every record is consumed by then
 
         # A bad file is refused with its line; the running configuration stays.
         line = refuse_direction(config_path)
         refused = await second.wait_for(lambda s: bool(s["reload_error"]), "the refusal", limit_s=30)
         assert f"telewatch.yaml:{line}:" in refused["reload_error"] and "direction" in refused["reload_error"]
         assert refused["config_generation"] == 2 and second.proc.poll() is None
+
+        await wait_for_caught_up_report(influxdb_server, config, refused, caught_up_ms)
+        second.stop()
+
+    # The first process judged every record it consumed; the second consumed the rest of each topic from the
+    # offsets the first committed (records it had applied but not committed come again, and are skipped).
+    metrics, anomalies = config.kafka.topics.metrics.name, config.kafka.topics.anomalies.name
+    sent = 2 * 90 + 2 * 30 + 30  # the metric points sent above
+    anomaly_records = await end_offsets(config, anomalies, config.kafka.topics.anomalies.partitions)
+    expected = [
+        {metrics: first_final["points"], anomalies: handed_over.get(anomalies, 0)},
+        {metrics: sent - handed_over.get(metrics, 0), anomalies: anomaly_records - handed_over.get(anomalies, 0)},
+    ]
+    check_worker_points(influxdb_server, config, [first_final, second.status() or {}], expected)

@@ -22,14 +22,20 @@ from pydantic import SecretStr
 from core.contracts import Anomaly, MetricPoint
 from core.influx_schema import (
     METRIC,
+    ProcessVitals,
+    TopicVitals,
     alert_line,
+    alerts_open_line,
     anomaly_line,
+    budget_line,
     deadletter_line,
     delivery_line,
+    escalation_line,
     late_line,
     metric_line,
     score_line,
     to_ns,
+    worker_lines,
 )
 from core.series import series_key
 from core.settings import InfluxDBSettings
@@ -219,9 +225,35 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
         deadletter_line("telewatch.calls", "missing_field", 4, T0),
         late_line("call_setup_success_rate|region=north", 2, T0),
         alert_line(
-            {"metric": "sms_delivery_success_rate", "channel": "106900001"}, 7, None, "firing", "telewatch", "auto", T0
+            {"metric": "sms_delivery_success_rate", "channel": "106900001", "severity": "major"},
+            7,
+            None,
+            "firing",
+            "telewatch",
+            "auto",
+            T0,
+            since_fired_s=0.0,
         ),
-        delivery_line("sms", "li.wei", "sent", 1, 0.4, T0),
+        alert_line(
+            {"metric": "sms_delivery_success_rate", "channel": "106900001", "severity": "major"},
+            7,
+            "firing",
+            "acknowledged",
+            "li.wei",
+            "sms_link",
+            T0 + timedelta(minutes=4),
+            since_fired_s=240.0,
+        ),
+        delivery_line("sms", "li.wei", "sent", 1, 0.4, T0, vendor="kannel"),
+        escalation_line("call_setup_success_rate", "major", 3, 8, 1, T0 + timedelta(minutes=15), 3),
+        *(
+            alerts_open_line(severity, status, age, int(severity == "critical"), 0, T0 + timedelta(seconds=30))
+            for severity in ("warning", "critical")
+            for status in ("firing", "acknowledged")
+            for age in ("0-15m", "1h-4h")
+        ),
+        alerts_open_line("major", "firing", "4h+", 2, 1, T0 + timedelta(seconds=30)),
+        budget_line("10690000", "first_day", 2000, 500, T0 + timedelta(seconds=30)),
         score_line(
             "call_setup_success_rate",
             "call_setup_success_rate|region=north",
@@ -236,6 +268,11 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
             T0,
         ),
     ]
+    # telewatch_worker: two reports of one worker, 6 minutes apart (the drops per interval need two intervals).
+    for minute in (0, 6):
+        process = ProcessVitals(60.0 * minute + 1, minute == 0, 0, 100 * minute, minute, 0)
+        calls = {"telewatch.calls": TopicVitals(10 * minute, 5.0, 0)}
+        batch += worker_lines("streams", "host-1-1", process, calls, T0 + timedelta(minutes=minute))
     async with fast_sink(V1Writer(influxdb_server.url, db)) as sink:
         sink.add(batch)
         await asyncio.wait_for(sink.flush(), 10)
@@ -247,6 +284,29 @@ async def test_every_documented_query_runs_and_finds_data(influxdb_server: Influ
         assert rows(answer), f"no data for the documented query {q}"
     [row] = rows(influxdb_server.query('SELECT * FROM "telewatch_anomaly"', db=db))
     assert "upper" not in row and row["severity"] == "critical" and row["severity_level"] == 3
+    # The dashboards' numbers: the documented queries of the alerting snapshots and fields give the right values.
+    answers = {q: _filled(rows(influxdb_server.query(_concrete(q), db=db))) for q in queries}
+    [ack] = next(a for q, a in answers.items() if "time_to_ack_s" in q)
+    assert ack["time_to_ack_s"] == 240.0
+    [stat] = next(a for q, a in answers.items() if "old_firing" in q)
+    assert (stat["old_firing"], stat["correlated"]) == (3, 1)  # critical 1h-4h firing, and major 4h+ (1 correlated)
+    by_severity = next(a for q, a in answers.items() if 'sum("open")' in q and "old_firing" not in q)
+    assert sorted(r["sum"] for r in by_severity) == [0, 2, 4]  # warning 0, major 2, critical 1 in each of 4 cells
+    [budget] = next(a for q, a in answers.items() if "telewatch_budget" in q)
+    assert (budget["used"], budget["sent_today"], budget["capacity"]) == (0.25, 500, 2000)
+    [escalations] = [r for r in next(a for q, a in answers.items() if "telewatch_escalation" in q) if r["escalations"]]
+    assert (escalations["escalations"], escalations["notified"]) == (1, 1)
+
+
+def _filled(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with a value (GROUP BY time also answers every empty interval, with nulls)."""
+    return [r for r in found if any(v is not None for k, v in r.items() if k != "time")]
+
+
+def _concrete(q: str) -> str:
+    """A documented query with Grafana's macros replaced (the first hour of 2024, 5-minute intervals)."""
+    concrete = q.replace("$timeFilter", "time >= '2024-01-01T00:00:00Z' AND time < '2024-01-01T01:00:00Z'")
+    return concrete.replace("$__interval", "5m")
 
 
 # -- batching -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ transaction, before anything is sent. On PostgreSQL the alert row is locked
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alerting.ledger.base import LedgerBase, aware
 from alerting.ledger.errors import InvalidTransition, LedgerError, UnknownAlert
 from alerting.ledger.models import SYSTEM, Alert, HistoryEntry, Notification, Status, Transition, Via
-from alerting.ledger.schema import VIAS, alerts, history
+from alerting.ledger.schema import VIAS, alerts, escalation_steps, history
 
 #: The statuses each action may start from.
 _ALLOWED: dict[str, tuple[Status, ...]] = {
@@ -265,10 +265,13 @@ class AlertsMixin(LedgerBase):
         repeats: int | None = None,
         notify: Sequence[Notification] = (),
         comment: str | None = None,
+        steps: Mapping[int, int] | None = None,
     ) -> Alert:
         """Record that escalation reached ``step`` (after ``repeats`` runs of the chain); the next step is due at
         ``next_at`` (None: no more). With ``notify``, an escalation entry (``comment``) is added to the history
-        and the notifications are queued with it, in the same transaction."""
+        and the notifications are queued with it, in the same transaction; ``steps`` (chain step, counted from 1
+        → how many people or IM groups it notified) are kept with the entry, at the alert's severity, for the
+        InfluxDB feed."""
         aware(now)
         with self.transaction() as conn:
             row = self._locked(conn, alert_id)
@@ -278,6 +281,18 @@ class AlertsMixin(LedgerBase):
                 entry = self._append(conn, alert_id, None, None, SYSTEM, "auto", comment or "escalation", now)
                 for notification in notify:
                     self._queue(conn, row.id, entry.seq, notification, now)
+                severity = _alert(row).severity
+                for number, targets in sorted((steps or {}).items()):
+                    conn.execute(
+                        sa.insert(escalation_steps).values(
+                            alert_id=row.id,
+                            history_seq=entry.seq,
+                            step=number,
+                            targets=targets,
+                            severity=severity,
+                            at=now,
+                        )
+                    )
             values: dict[str, Any] = {"escalation_step": step, "next_escalation_at": next_at, "updated_at": now}
             if repeats is not None:
                 values["escalation_repeats"] = repeats

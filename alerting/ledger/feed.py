@@ -1,4 +1,5 @@
-"""The ledger's changes in order, for writing them elsewhere (InfluxDB): transitions and delivery attempts by id."""
+"""The ledger's changes in order, for writing them elsewhere (InfluxDB): transitions, delivery attempts and
+escalation steps by id; and the open alerts with when each first fired, for snapshots."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerting.ledger.base import LedgerBase
-from alerting.ledger.schema import alerts, history, outbox
+from alerting.ledger.models import Alert
+from alerting.ledger.schema import alerts, escalation_steps, history, outbox
 from alerting.ledger.schema import attempts as attempts_table
 
 
@@ -25,11 +27,13 @@ class TransitionRow:
     at: datetime
     by: str
     via: str
+    #: When the alert first fired (its first history entry).
+    fired_at: datetime
 
 
 @dataclass(frozen=True)
 class AttemptRow:
-    """A delivery attempt with its row id, channel, recipient and when its row was queued."""
+    """A delivery attempt with its row id, channel, recipient, vendor and when its row was queued."""
 
     id: int
     channel: str
@@ -38,6 +42,22 @@ class AttemptRow:
     outcome: str
     at: datetime
     queued_at: datetime
+    #: The notifier that carried it (``kannel``, ``wecom``, …, ``none``); None: not recorded (before 0005, or a
+    #: claim whose worker vanished).
+    vendor: str | None
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """An escalation step that notified somebody, with its row id and its alert's labels."""
+
+    id: int
+    alert_id: int
+    labels: dict[str, Any]
+    step: int
+    targets: int
+    severity: str
+    at: datetime
 
 
 class FeedMixin(LedgerBase):
@@ -45,6 +65,7 @@ class FeedMixin(LedgerBase):
 
     def transitions_after(self, last_id: int, limit: int = 5000) -> list[TransitionRow]:
         """Status changes (not comments) with an id above ``last_id``, oldest first."""
+        first = history.alias("first")
         query = (
             sa.select(
                 history.c.id,
@@ -55,8 +76,13 @@ class FeedMixin(LedgerBase):
                 history.c.at,
                 history.c.by,
                 history.c.via,
+                first.c.at.label("fired_at"),
             )
-            .select_from(history.join(alerts, alerts.c.id == history.c.alert_id))
+            .select_from(
+                history.join(alerts, alerts.c.id == history.c.alert_id).join(
+                    first, sa.and_(first.c.alert_id == history.c.alert_id, first.c.seq == 1)
+                )
+            )
             .where(history.c.id > last_id, history.c.to_status.is_not(None))
             .order_by(history.c.id)
             .limit(limit)
@@ -76,6 +102,7 @@ class FeedMixin(LedgerBase):
                 table.c.outcome,
                 table.c.at,
                 outbox.c.created_at.label("queued_at"),
+                table.c.vendor,
             )
             .select_from(table.join(outbox, outbox.c.key == table.c.outbox_key))
             .where(table.c.id > last_id)
@@ -84,6 +111,44 @@ class FeedMixin(LedgerBase):
         )
         with self.transaction() as conn:
             return [AttemptRow(**row._asdict()) for row in conn.execute(query)]
+
+    def escalations_after(self, last_id: int, limit: int = 5000) -> list[EscalationRow]:
+        """Escalation steps that notified somebody, with an id above ``last_id``, oldest first."""
+        steps = escalation_steps
+        query = (
+            sa.select(
+                steps.c.id,
+                steps.c.alert_id,
+                alerts.c.labels,
+                steps.c.step,
+                steps.c.targets,
+                steps.c.severity,
+                steps.c.at,
+            )
+            .select_from(steps.join(alerts, alerts.c.id == steps.c.alert_id))
+            .where(steps.c.id > last_id)
+            .order_by(steps.c.id)
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return [EscalationRow(**row._asdict()) for row in conn.execute(query)]
+
+    def open_alerts_fired(self) -> list[tuple[Alert, datetime]]:
+        """Every open (firing or acknowledged) alert with when it first fired, oldest first."""
+        first = history.alias("first")
+        query = (
+            sa.select(alerts, first.c.at.label("fired_at"))
+            .select_from(alerts.join(first, sa.and_(first.c.alert_id == alerts.c.id, first.c.seq == 1)))
+            .where(alerts.c.status != "resolved")
+            .order_by(alerts.c.id)
+        )
+        with self.transaction() as conn:
+            found = []
+            for row in conn.execute(query):
+                values = row._asdict()
+                fired_at = values.pop("fired_at")
+                found.append((Alert(**values), fired_at))
+            return found
 
     def outbox_depth(self) -> dict[str, int]:
         """Outbox rows per state."""

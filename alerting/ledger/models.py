@@ -40,6 +40,11 @@ class Alert:
     annotations: dict[str, Any] | None = None
 
     @property
+    def severity(self) -> str:
+        """The severity its messages carry: the latest anomaly's, else the one it fired with (default warning)."""
+        return str((self.annotations or {}).get("severity", self.labels.get("severity", "warning")))
+
+    @property
     def duration_s(self) -> float:
         """Seconds from the first to the latest anomaly (or the resolution)."""
         end = self.resolved_at or self.last_seen

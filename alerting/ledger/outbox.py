@@ -137,11 +137,13 @@ class OutboxMixin(LedgerBase):
         vendor_id: str | None = None,
         next_attempt_at: datetime | None = None,
         worker_id: str | None = None,
+        vendor: str | None = None,
     ) -> OutboxItem:
         """Keep one attempt at a claimed row and move the row on.
 
         ``sent`` → sent; ``retry`` → failed, due again at ``next_attempt_at``
         (without one: dead); ``permanent`` → dead with ``detail`` as the reason.
+        ``vendor``: the notifier that carried the attempt (``kannel``, ``wecom``, …; ``none`` when none could).
         """
         aware(now)
         if outcome not in OUTCOMES:
@@ -162,6 +164,7 @@ class OutboxMixin(LedgerBase):
                     outcome=outcome,
                     detail=detail,
                     vendor_id=vendor_id,
+                    vendor=vendor,
                 )
             )
             changes: dict[str, Any] = {"attempts": number, "detail": detail, "updated_at": now, "claimed_at": None}

@@ -162,8 +162,24 @@ attempts = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("vendor_id", sa.String(200), nullable=True),
+    #: The notifier that carried the attempt (``kannel``, ``wecom``, …; ``none``: no notifier could); NULL before 0005.
+    sa.Column("vendor", sa.String(64), nullable=True),
     sa.UniqueConstraint("outbox_key", "attempt"),
     sa.CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+)
+
+#: Escalation steps that notified somebody: one row per step of a history entry ("escalation: …"), for the feed.
+escalation_steps = sa.Table(
+    "escalation_steps",
+    metadata,
+    sa.Column("id", _id(), primary_key=True, autoincrement=True),
+    sa.Column("alert_id", _id(), sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("history_seq", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("targets", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("alert_id", "history_seq", "step"),
 )
 
 receipts = sa.Table(

@@ -43,6 +43,18 @@ class Channels:
             await notifier.close()
 
 
+#: The vendor of an attempt that no notifier could take (no gateway, a robot whose secret is not set).
+NO_VENDOR = "none"
+
+
+def vendor_of(notifier: Notifier | None) -> str:
+    """The vendor a notifier sends through, named as the config names it: ``alerting.sms.gateway`` (``kannel``,
+    ``http``) or an IM group's ``kind`` (``wecom``, ``dingtalk``, ``feishu``, ``slack``); ``none`` without one."""
+    if notifier is None:
+        return NO_VENDOR
+    return notifier.kind.removeprefix("sms_")
+
+
 def _robot(name: str, group: ImGroup, env: Mapping[str, str]) -> Notifier | str:
     token = env.get(group.token_env)
     if not token:

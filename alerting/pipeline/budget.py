@@ -66,6 +66,23 @@ def template_of(day: date) -> Template:
     return "days_2_10" if day.day <= 10 else "rest"
 
 
+def capacity_of(settings: SmsBudgetSettings, channel: str, day: date) -> int:
+    """A channel's capacity on a day: its own table's entry for the day's template, else the default's."""
+    table = settings.per_channel.get(channel, settings.capacity)
+    return table.get(template_of(day), settings.capacity[template_of(day)])
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """An SMS channel's budget on one calendar day: the template in force, the capacity, the SMS counted so far."""
+
+    channel: str
+    day: date
+    template: Template
+    capacity: int
+    sent_today: int
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with one SMS: send, send though over budget (critical), or put into the digest."""
@@ -89,8 +106,7 @@ def decide(
     e.g. counted in the ledger's outbox): send, send over budget when critical, or digest."""
     start = day_start(now, settings.location)
     day = start.date()
-    table = settings.per_channel.get(channel, settings.capacity)
-    capacity = table.get(template_of(day), settings.capacity[template_of(day)])
+    capacity = capacity_of(settings, channel, day)
     if sent_today >= capacity:
         reason = f"channel {channel} has sent its {capacity} SMS for {day} (template {template_of(day)})"
         reopens = (start + timedelta(days=1)).astimezone(now.tzinfo)
@@ -115,8 +131,7 @@ class SmsBudget:
 
     def capacity(self, channel: str, day: date) -> int:
         """The channel's capacity on that day."""
-        table = self.settings.per_channel.get(channel, self.settings.capacity)
-        return table.get(template_of(day), self.settings.capacity[template_of(day)])
+        return capacity_of(self.settings, channel, day)
 
     def admit(self, channel: str, recipient: str, severity: str, now: datetime) -> Decision:
         """Decide one SMS and count it when it is sent."""

@@ -19,7 +19,7 @@ from alerting.ack_links import AckLinks
 from alerting.ledger import Alert, Notification
 from alerting.notify.base import Message
 from alerting.owners import Owner
-from alerting.pipeline.budget import day_start, decide
+from alerting.pipeline.budget import BudgetUse, capacity_of, day_start, decide, template_of
 from alerting.pipeline.escalate import Target
 from alerting.render import AlertView, Language, render, render_group
 from alerting.settings import AlertingSettings
@@ -95,13 +95,32 @@ class Planner:
             self.sms_channel,
             severity,
             now,
-            count(SMS, day_start(now, self.settings.sms_budget.location), None),
+            self.sms_sent_today(now, count),
             count(SMS, now - timedelta(hours=1), person_id),
         )
         payload = payload_of(message) | ({"budget": decision.reason} if decision.reason else {})
         if decision.action == "digest":
             return [Notification(person_id, SMS_DIGEST, payload, not_before=decision.reopens_at)]
         return [Notification(person_id, SMS, payload)]
+
+    def sms_sent_today(self, now: datetime, count: CountQueued) -> int:
+        """The alert SMS counted against the SMS channel's budget on ``now``'s calendar day (the budget's count)."""
+        return count(SMS, day_start(now, self.settings.sms_budget.location), None)
+
+    def sms_budgets(self, now: datetime, count: CountQueued) -> list[BudgetUse]:
+        """The budget of every SMS channel the config knows on ``now``'s day: the one people's SMS go through
+        (unless ``alerting.sms.gateway`` is none), with what :func:`decide` counts, and each other sender id of
+        ``sms_budget.per_channel``, through which nothing is sent (0)."""
+        budget = self.settings.sms_budget
+        day = day_start(now, budget.location).date()
+        channels = set(budget.per_channel)
+        if self.settings.sms.gateway != "none":
+            channels.add(self.sms_channel)
+        found = []
+        for channel in sorted(channels):
+            sent = self.sms_sent_today(now, count) if channel == self.sms_channel else 0
+            found.append(BudgetUse(channel, day, template_of(day), capacity_of(budget, channel, day), sent))
+        return found
 
     def _im(self, group: str, alerts: Sequence[Alert], mention: Sequence[str], now: datetime) -> list[Notification]:
         settings = self.settings.owners.im_groups.get(group)
@@ -172,7 +191,7 @@ _RANK = {"critical": 0, "major": 1, "warning": 2, "info": 3}
 
 
 def _severity(alert: Alert) -> str:
-    return str((alert.annotations or {}).get("severity", alert.labels.get("severity", "warning")))
+    return alert.severity
 
 
 def _worst(alerts: Sequence[Alert]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from alerting.ledger import Alert, Ledger, Silence
+from alerting.ledger import Alert, Ledger, Notification, Silence
 from alerting.ledger.groups import Group
 from alerting.ledger.silences import matches
 from alerting.pipeline.escalate import Cursor, Target, advance
@@ -106,12 +106,20 @@ class Schedule:
             targets = [t for t in targets if t.step > first_wait or (t.kind, t.who) not in covered]
         if self._muted(alert, muting):
             targets = []
-        notify = self.planner.for_targets(alert, targets, now, self.ledger.count_queued) if targets else []
+        notify: list[Notification] = []
+        steps: dict[int, int] = {}  # chain step (from 1, as in the history comment) → people or groups it told
+        for target in targets:
+            told = self.planner.for_targets(alert, [target], now, self.ledger.count_queued)
+            notify += told
+            if told:
+                steps[target.step + 1] = steps.get(target.step + 1, 0) + 1
         step = following.step if following else cursor.step
         repeats = following.repeats if following else cursor.repeats
         next_at = datetime.fromtimestamp(following.due_at, tz=UTC) if following else None
         comment = "escalation: " + ", ".join(_who(t) for t in targets) if targets else None
-        self.ledger.set_escalation(alert.id, step, next_at, now, repeats=repeats, notify=notify, comment=comment)
+        self.ledger.set_escalation(
+            alert.id, step, next_at, now, repeats=repeats, notify=notify, comment=comment, steps=steps
+        )
         self.counts.escalations += bool(notify)
 
     # -- groups ----------------------------------------------------------------------------
