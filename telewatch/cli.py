@@ -54,6 +54,7 @@ from telewatch.backtest.report import write_report
 from telewatch.backtest.run import BacktestResult, pooled_summary, read_incidents, run_backtest
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
 from telewatch.config_reference import render_reference
+from telewatch.dashboards_cli import dashboards_app
 from telewatch.demo import DemoOptions, run_demo
 
 app = typer.Typer(help="telewatch: real-time service-quality monitoring for telecom operators.", no_args_is_help=True)
@@ -67,6 +68,7 @@ silence_app = typer.Typer(help="Silences in the ledger: add, list, expire.", no_
 app.add_typer(api_app, name="api")
 app.add_typer(token_app, name="token")
 app.add_typer(silence_app, name="silence")
+app.add_typer(dashboards_app, name="dashboards")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)

@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.influxdb",
     "fixtures.kannel",
     "fixtures.ledger_db",
+    "fixtures.grafana_api",
 ]

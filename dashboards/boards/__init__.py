@@ -1,0 +1,1 @@
+"""The six telewatch dashboards, one module each; :mod:`dashboards.catalog` lists them."""
