@@ -26,6 +26,10 @@ _VARIABLE = re.compile(r"\$(\w+)")
 _REGEX_SPECIAL = re.compile(r"([\\/^$.|?*+()\[\]{}])")
 
 
+class InfluxUnreachable(Exception):
+    """InfluxDB could not be asked (the message names its URL and why)."""
+
+
 class InfluxQuery:
     """Runs InfluxQL on an InfluxDB 1.x ``/query`` endpoint (or 2.x/3.x's v1-compatible one)."""
 
@@ -36,12 +40,20 @@ class InfluxQuery:
 
     def __call__(self, statement: str) -> dict[str, Any]:
         """The statement's result; a query error is returned as ``{"error": ...}``, like InfluxDB does."""
-        answer = requests.post(
-            self.url, data={"db": self.database, "q": statement, "epoch": "ms"}, timeout=self.timeout_s
-        )
-        if answer.status_code >= 500 or not answer.content:
-            answer.raise_for_status()
-        body = answer.json()
+        where = self.url.removesuffix("/query")
+        try:
+            answer = requests.post(
+                self.url, data={"db": self.database, "q": statement, "epoch": "ms"}, timeout=self.timeout_s
+            )
+            if answer.status_code >= 500:
+                answer.raise_for_status()
+            body = answer.json()
+        except requests.ConnectionError as exc:
+            raise InfluxUnreachable(f"no InfluxDB answers at {where} (connection refused or no route)") from exc
+        except requests.Timeout as exc:
+            raise InfluxUnreachable(f"InfluxDB at {where} did not answer within {self.timeout_s:g} s") from exc
+        except (requests.RequestException, ValueError) as exc:
+            raise InfluxUnreachable(f"{where} does not answer like InfluxDB's /query: {exc}") from exc
         if "error" in body:
             return {"error": body["error"]}
         result: dict[str, Any] = body["results"][0]

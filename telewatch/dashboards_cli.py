@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import requests
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +20,7 @@ from dashboards.grafana_errors import GrafanaError
 from dashboards.push import Change, Outcome, push
 from dashboards.push_datasource import DEFAULT_INFLUXDB_DATABASE, DEFAULT_INFLUXDB_URL, InfluxDatasource
 from dashboards.push_files import DASHBOARDS_DIR, DashboardFileError, load_dashboards
-from dashboards.query_check import InfluxQuery, check_board, time_filter
+from dashboards.query_check import InfluxQuery, InfluxUnreachable, check_board, time_filter
 from dashboards.render import render_board
 from telewatch.config import DEFAULT_CONFIG, Config, load_config
 
@@ -142,9 +141,8 @@ def check_command(
             console.print(f"{escape(board['title'])}: {len(findings)} queries, {len(bad)} problems", highlight=False)
             for f in bad:
                 console.print(f"  {escape(f.panel)}: [red]{escape(f.problem)}[/red]\n    {escape(f.statement)}")
-    except (DashboardFileError, requests.RequestException) as exc:
-        where = f"InfluxDB at {influxdb_url}: " if isinstance(exc, requests.RequestException) else ""
-        raise _fail(f"{where}{exc}") from exc
+    except (DashboardFileError, InfluxUnreachable) as exc:
+        raise _fail(str(exc)) from exc
     if problems:
         raise typer.Exit(1)
 
@@ -166,5 +164,5 @@ def render_command(
             console.print(f"wrote {escape(str(path))}", highlight=False)
     except ModuleNotFoundError as exc:
         raise _fail(f"{exc.name} is needed for renderings: ./dev setup installs it (the dev dependencies)") from exc
-    except (DashboardFileError, requests.RequestException) as exc:
+    except (DashboardFileError, InfluxUnreachable) as exc:
         raise _fail(str(exc)) from exc

@@ -29,6 +29,8 @@ from rich.console import Console
 from alerting.ledger import Ledger
 from core.contracts import Anomaly, Evidence
 from core.privacy import mask_msisdn
+from dashboards.catalog import JSON_DIR
+from dashboards.query_check import InfluxQuery, check_board, time_filter
 from devstack.influxdb_server import InfluxDBServer
 from devstack.kannel_server import KannelServer
 from devstack.process import free_port, pid_alive, port_is_open
@@ -46,6 +48,7 @@ from telewatch.demo_workers import DetectorsWorkerProcess, StreamsWorkerProcess,
 #: Short windows, so a test run closes a few of them (the defaults are 60 s + 120 s lateness).
 STREAMS: dict[str, object] = {"window_s": 5, "allowed_lateness_s": 2, "idle_timeout_s": 2}
 CHANNEL = "106900001"
+CELL = "north-c01"
 #: A small network (busy series, few of them), no random incidents, and one SMS channel outage 10 s after going live.
 SIMULATOR: dict[str, object] = {
     "rate": 500,
@@ -60,7 +63,11 @@ SIMULATOR: dict[str, object] = {
     },
     "incidents": {
         "random": {"per_day": 0},
-        "schedule": [{"kind": "sms_channel_outage", "start_offset_s": 10, "duration_s": 60, "channel": CHANNEL}],
+        "schedule": [
+            {"kind": "sms_channel_outage", "start_offset_s": 10, "duration_s": 60, "channel": CHANNEL},
+            # Later than the SMS outage, so that one is flagged first; its owner's escalation tells the duty lead.
+            {"kind": "cell_outage", "start_offset_s": 30, "duration_s": 60, "cell_id": CELL},
+        ],
     },
 }
 #: Detectors judge after 10 windows (50 s) here: the 3 minutes of history teach them.
@@ -172,7 +179,7 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
         sms = [m for m in kannel.received_messages() if f"channel={CHANNEL}" in m.text]
         assert sorted(m.receiver for m in sms) == sorted(phones), [mask_msisdn(m.receiver) for m in sms]
         lead_sms = next(m for m in sms if m.receiver == LEAD["phone"])
-        assert link["url"] in lead_sms.text and lead_sms.text.startswith("[") and "短信送达率" in lead_sms.text
+        assert link["url"] in lead_sms.text and lead_sms.text.startswith("[") and "短信送达" in lead_sms.text
         assert f"SMS to {LEAD['name']} {mask_msisdn(LEAD['phone'])} at the fake SMSC" in text
         # One message at the owner's IM robot (WeCom), @-mentioning the owner's people; no phone on the console.
         [im] = [m for m in inbox() if m["robot"] == "sms-centre"]
@@ -181,7 +188,8 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
         assert not any(phone in text for phone in phones) and mask_msisdn(LEAD["phone"]) in text
         # The lead opens the link and acknowledges with a comment: the console says so, the IM group is told.
         page, status, answer = asyncio.run(acknowledge(link["url"], COMMENT))
-        assert "短信送达率" in page and 'name="action" value="ack"' in page
+        # The link opens the first of the outage's alerts the SMS tells of: its delivery rate or its latency.
+        assert re.search("短信送达(率|时延)", page) and 'name="action" value="ack"' in page
         assert status == 200 and "已确认" in answer and LEAD["name"] in answer, answer
         acked: list[re.Match[str]] = []
 
@@ -246,6 +254,13 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
         assert len(tags["results"][0]["series"][0]["values"]) > 0
         measurements = influx.query("SHOW MEASUREMENTS", db="telewatch")["results"][0]["series"][0]["values"]
         assert ["telewatch_metric"] in measurements and ["telewatch_ingest"] not in measurements
+        # The acknowledgement and the cell outage's first escalation step reach InfluxDB too (the alerting
+        # dashboard's time to acknowledge and escalations).
+        for measured in ('"telewatch_alert" WHERE "status" = \'acknowledged\'', '"telewatch_escalation"'):
+            until = time.monotonic() + 120
+            query = f'SELECT count("alert_id") FROM {measured}'
+            while not influx.query(query, db="telewatch")["results"][0].get("series") and time.monotonic() < until:
+                time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)
@@ -267,10 +282,12 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
         entry = ledger.history(alert.id)[-1]
     finally:
         ledger.close()
-    assert alert.status == "acknowledged" and alert.labels["metric"] == "sms_delivery_success_rate"
+    assert alert.status == "acknowledged"
+    assert alert.labels["metric"] in ("sms_delivery_success_rate", "sms_delivery_latency_p95")
     assert (entry.by, entry.via, entry.comment) == ("li.wei", "sms_link", masked(COMMENT))
     told_line = re.search(
-        r"^alerting: (\d+) alerts opened, [1-9]\d* acknowledged by people; messages sent: im (\d+), sms (\d+);",
+        r"^alerting: (\d+) alerts opened, [1-9]\d* acknowledged by people; "
+        r"messages sent: im (\d+)(?: \(\d+ pending\))?, sms (\d+)(?: \(\d+ pending\))?;",
         text,
         re.M,
     )
@@ -285,7 +302,10 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
     assert history["settings"]["speed"] == "max" and history["events"]["sms"] > 0
     lines = (truth_runs[0] / "incidents.jsonl").read_bytes().splitlines()
     incidents = [msgspec.json.decode(line, type=IncidentRecord) for line in lines]
-    assert [(i.id, i.kind, i.scope) for i in incidents] == [("inc-0001", "sms_channel_outage", {"channel": CHANNEL})]
+    assert [(i.id, i.kind, i.scope) for i in incidents] == [
+        ("inc-0001", "sms_channel_outage", {"channel": CHANNEL}),
+        ("inc-0002", "cell_outage", {"region": "north", "cell_id": CELL}),
+    ]
     incident = incidents[0]
     assert incident.start == datetime.fromisoformat(history["sim_end"]) + timedelta(seconds=10)
 
@@ -293,7 +313,7 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
     assert flagged["incident"] == "inc-0001" and flagged["kind"] == "sms_channel_outage"
     assert flagged["series"] in incident.series, (flagged["series"], incident.series)
     assert 1 <= int(flagged["windows"]) <= 4, flagged.group(0)
-    assert flagged["detector"] == "seasonal" and flagged["severity"] in ("warning", "major", "critical")
+    assert flagged["detector"] == "seasonal" and flagged["severity"] in ("warning", "major", "critical"), flagged[0]
     # One line per episode: a fingerprint is printed once however many windows it stays flagged.
     fingerprints = [m["fingerprint"] for m in map(ANOMALY_LINE.match, text.splitlines()) if m]
     assert len(fingerprints) == len(set(fingerprints)), text
@@ -331,6 +351,14 @@ def test_demo_flags_an_injected_incident_tells_its_owner_writes_to_influxdb_and_
             db="telewatch",
         )["results"][0]["series"]
         assert flagged["series"] in {s["tags"]["series"] for s in flagged_series}
+        # What the NOC sees: every dashboard panel, queried as Grafana would, has data on the demo's data.
+        run = InfluxQuery(f"http://127.0.0.1:{stack['influxdb_http_port']}", "telewatch")
+        window = time_filter(datetime.now(UTC) - timedelta(seconds=elapsed + 600), datetime.now(UTC))
+        boards = [json.loads(p.read_text()) for p in sorted(JSON_DIR.glob("*.json"))]
+        findings = [f for board in boards for f in check_board(board, run, window, "10s")]
+        assert len(boards) == 6 and len(findings) > 100
+        empty = [f"{f.board} / {f.panel}: {f.problem}\n  {f.statement}" for f in findings if f.problem]
+        assert not empty, "\n".join(empty)
     finally:
         influx.stop()
     print(f"demo test: {elapsed:.1f} s until stopped")
