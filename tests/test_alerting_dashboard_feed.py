@@ -114,8 +114,8 @@ async def test_each_escalation_step_is_one_point_even_across_a_feed_restart(
     p = Pipeline(ledger, settings())
     p.feed(*(anomaly(s, minutes(0)) for s in CALLS), at=minutes(0))
     # The chain: notify the owner (told by the group already: skipped), wait 15m, the on-call (step 3), wait 30m,
-    # repeat once, wait 15m, the on-call again. (At 45 min the repeat reaches the owner's step in a tick that began
-    # on the first pass, so schedule.py skips the owner there too: no step 1 point, as no step 1 notification.)
+    # repeat once: the owner's person and group again (step 1, at 45 min, though the tick began on the first
+    # pass), wait 15m, the on-call again.
     p.run(minutes(0), 61, every_s=60)
     feed = Feed(ledger)
     first = feed.lines()
@@ -125,13 +125,14 @@ async def test_each_escalation_step_is_one_point_even_across_a_feed_restart(
     # Each at its step's time, nudged by under a microsecond so that the two alerts' points stay apart.
     assert sorted((t["step"], f["targets"], f["alert_id"], tm // 1000) for t, f, tm in steps) == sorted(
         [("3", "1i", f"{i}i", ts(minutes(15)) // 1000) for i in ids]
+        + [("1", "2i", f"{i}i", ts(minutes(45)) // 1000) for i in ids]
         + [("3", "1i", f"{i}i", ts(minutes(60)) // 1000) for i in ids]
     )
-    assert len({tm for _, _, tm in steps}) == 4
+    assert len({tm for _, _, tm in steps}) == 6
     assert {(t["metric"], t["severity"]) for t, _, _ in steps} == {("call_setup_success_rate", "major")}
-    assert p.schedule.counts.escalations == 4
+    assert p.schedule.counts.escalations == 6
     comments = [h.comment for a in ids for h in ledger.history(a) if h.comment and h.comment.startswith("escalation")]
-    assert len(comments) == 4
+    assert len(comments) == 6
 
     again = Feed(ledger).lines()  # a restarted worker's feed starts from the first row
     assert points(again, "telewatch_escalation") == steps
@@ -142,7 +143,7 @@ async def test_each_escalation_step_is_one_point_even_across_a_feed_restart(
         await asyncio.wait_for(sink.flush(), 10)
     answer = influxdb_server.query('SELECT count("alert_id") FROM "telewatch_escalation" GROUP BY "step"', db=db)
     counts = {s["tags"]["step"]: s["values"][0][1] for s in answer["results"][0]["series"]}
-    assert counts == {"3": 4}  # two alerts escalating in the same tick stay two points
+    assert counts == {"1": 2, "3": 4}  # two alerts escalating in the same tick stay two points
 
 
 def test_a_step_that_notifies_nobody_has_no_point(ledger: Ledger) -> None:

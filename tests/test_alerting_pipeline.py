@@ -154,8 +154,13 @@ def test_escalation_walks_the_chain_until_acknowledged(ledger: Ledger) -> None:
     assert "escalation: chen.jie (step 3)" in [h.comment for h in ledger.history(alert.id)]
     assert "Lead: 无线网优, 张敏" in p.outbox()[2].payload["text"]  # chen.jie reads English
     ledger.ack(alert.id, "chen.jie", "sms_link", minutes(20), timedelta(minutes=30))
-    p.run(minutes(20), 30, every_s=60)  # acknowledged: the chain's next steps wait
+    p.run(minutes(20), 29, every_s=60)  # acknowledged: the chain's next steps wait
     assert len(p.outbox()) == 3
+    # The acknowledgement times out at 50 min: the chain resumes, its 30 min wait is over, and its repeat goes
+    # back to the first step, which tells the owner's lead and group again (only the first pass skips them).
+    p.run(minutes(50), 0, every_s=60)
+    assert [(i.recipient, i.channel) for i in p.outbox()][3:] == [("zhang.min", "sms"), ("wireless-noc", "im")]
+    assert "escalation: zhang.min (step 1), wireless-noc (step 1)" in [h.comment for h in ledger.history(alert.id)]
 
 
 def test_an_acknowledgement_that_times_out_fires_again_and_escalation_resumes(ledger: Ledger) -> None:

@@ -49,6 +49,8 @@ class Target:
     who: str
     #: The step that named them (for the ledger and the message: "escalation step 3").
     step: int
+    #: The pass through the chain that reached them: 0 the first, 1 after the first ``repeat``…
+    repeat: int = 0
 
 
 def resume(cursor: Cursor, now: float) -> Cursor:
@@ -72,11 +74,12 @@ def advance(
         step = chain[position.step]
         following: Cursor | None = replace(position, step=position.step + 1)
         if step.notify is not None:
-            targets += [Target("person", p, position.step) for p in step.notify.people]
-            targets += [Target("group", g, position.step) for g in step.notify.groups]
+            targets += [Target("person", p, position.step, position.repeats) for p in step.notify.people]
+            targets += [Target("group", g, position.step, position.repeats) for g in step.notify.groups]
         elif step.notify_oncall is not None:
             when = datetime.fromtimestamp(position.due_at, tz=UTC)
-            targets.append(Target("person", rotations[step.notify_oncall].on_call(when), position.step))
+            who = rotations[step.notify_oncall].on_call(when)
+            targets.append(Target("person", who, position.step, position.repeats))
         elif step.wait is not None:
             following = replace(position, step=position.step + 1, due_at=position.due_at + parse_duration(step.wait))
         elif step.repeat is not None:

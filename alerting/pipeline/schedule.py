@@ -98,12 +98,12 @@ class Schedule:
             return
         cursor = Cursor(alert.escalation_step, alert.escalation_repeats, alert.next_escalation_at.timestamp())
         targets, following = advance(chain, cursor, now.timestamp(), owners.rotations)
-        if cursor.repeats == 0 and owner is not None:
+        if owner is not None:
             # The owner's people and groups were told by the group's first notification: the chain's
-            # first pass does not tell them again before its first wait.
+            # first pass does not tell them again before its first wait (a repeat does, even in the same tick).
             first_wait = next((i for i, step in enumerate(chain) if step.wait is not None), len(chain))
             covered = {("person", p) for p in owner.people} | {("group", g) for g in owner.groups}
-            targets = [t for t in targets if t.step > first_wait or (t.kind, t.who) not in covered]
+            targets = [t for t in targets if t.repeat > 0 or t.step > first_wait or (t.kind, t.who) not in covered]
         if self._muted(alert, muting):
             targets = []
         notify: list[Notification] = []
