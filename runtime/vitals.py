@@ -20,23 +20,21 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from core.influx_schema import ProcessVitals, TopicVitals, worker_lines
+from runtime.faust_bulk import BulkHandler
 from runtime.influx_sink import SinkStats
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two reports of a worker.
 VITALS_EVERY_S: Final = 10.0
-
-#: Handles one batch of a partition (as ``WorkerShell`` hands them out).
-BatchHandler = Callable[[TP, list[ConsumerRecord[bytes, bytes]]], Awaitable[Any]]
 
 
 class Lags(Protocol):
@@ -117,17 +115,17 @@ class Vitals:
         self._previous: tuple[float, dict[str, int]] = (started, {})
         self._stopped = False
 
-    def counting(self, topic: str, handler: BatchHandler) -> BatchHandler:
+    def counting(self, topic: str, handler: BulkHandler) -> BulkHandler:
         """``handler``, counting the records of ``topic`` it is handed; a record handed out again counts once."""
         self.records.setdefault(topic, 0)
 
-        async def counted(tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> Any:
+        async def counted(tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
             seen = self._seen.get(tp, -1)
             if records and records[-1].offset > seen:  # a batch's offsets increase
                 fresh = len(records) if records[0].offset > seen else sum(r.offset > seen for r in records)
                 self.records[tp.topic] = self.records.get(tp.topic, 0) + fresh
                 self._seen[tp] = records[-1].offset
-            return await handler(tp, records)
+            await handler(tp, records)
 
         return counted
 
