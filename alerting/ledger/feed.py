@@ -60,12 +60,20 @@ class EscalationRow:
     at: datetime
 
 
+#: An alert's first history entry: when it first fired.
+_first = history.alias("first")
+
+
+def _first_entry_of(alert_id: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """The join condition of ``_first`` with the alert ``alert_id``."""
+    return sa.and_(_first.c.alert_id == alert_id, _first.c.seq == 1)
+
+
 class FeedMixin(LedgerBase):
     """The change-feed part of :class:`alerting.ledger.Ledger`."""
 
     def transitions_after(self, last_id: int, limit: int = 5000) -> list[TransitionRow]:
         """Status changes (not comments) with an id above ``last_id``, oldest first."""
-        first = history.alias("first")
         query = (
             sa.select(
                 history.c.id,
@@ -76,11 +84,11 @@ class FeedMixin(LedgerBase):
                 history.c.at,
                 history.c.by,
                 history.c.via,
-                first.c.at.label("fired_at"),
+                _first.c.at.label("fired_at"),
             )
             .select_from(
                 history.join(alerts, alerts.c.id == history.c.alert_id).join(
-                    first, sa.and_(first.c.alert_id == history.c.alert_id, first.c.seq == 1)
+                    _first, _first_entry_of(history.c.alert_id)
                 )
             )
             .where(history.c.id > last_id, history.c.to_status.is_not(None))
@@ -135,10 +143,9 @@ class FeedMixin(LedgerBase):
 
     def open_alerts_fired(self) -> list[tuple[Alert, datetime]]:
         """Every open (firing or acknowledged) alert with when it first fired, oldest first."""
-        first = history.alias("first")
         query = (
-            sa.select(alerts, first.c.at.label("fired_at"))
-            .select_from(alerts.join(first, sa.and_(first.c.alert_id == alerts.c.id, first.c.seq == 1)))
+            sa.select(alerts, _first.c.at.label("fired_at"))
+            .select_from(alerts.join(_first, _first_entry_of(alerts.c.id)))
             .where(alerts.c.status != "resolved")
             .order_by(alerts.c.id)
         )
