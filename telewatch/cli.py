@@ -20,7 +20,6 @@ import faust
 import typer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
@@ -29,7 +28,6 @@ from alerting.api.docs import render_markdown
 from alerting.api.silence_matchers import to_ledger, to_text
 from alerting.ledger import Ledger, LedgerError
 from alerting.worker import APP_ID as ALERTING_APP_ID
-from core.config_loader import ConfigError
 from core.durations import parse_duration
 from core.privacy import mask_numbers_in_text
 from detectors.worker import APP_ID as DETECTORS_APP_ID
@@ -52,7 +50,8 @@ from telewatch.backtest.recorded_points import (
 )
 from telewatch.backtest.report import write_report
 from telewatch.backtest.run import BacktestResult, pooled_summary, read_incidents, run_backtest
-from telewatch.config import DEFAULT_CONFIG, Config, load_config
+from telewatch.cli_console import ConfigOption, config_or_exit, console, err_console
+from telewatch.config import DEFAULT_CONFIG, Config
 from telewatch.config_reference import render_reference
 from telewatch.dashboards_cli import dashboards_app
 from telewatch.demo import DemoOptions, run_demo
@@ -70,22 +69,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(silence_app, name="silence")
 app.add_typer(dashboards_app, name="dashboards")
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (default: config/telewatch.yaml)", envvar="TELEWATCH_CONFIG"),
-]
 ServersArg = Annotated[list[str] | None, typer.Argument(help=f"Servers (default: all of {', '.join(SERVER_NAMES)})")]
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        err_console.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from exc
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -96,7 +80,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @dev_app.command("up")
 def dev_up(servers: ServersArg = None, config: ConfigOption = None) -> None:
     """Install (if needed) and start local servers; each runs until `telewatch dev down`."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         for server in select(build_servers(cfg.stack), servers or SERVER_NAMES):
             console.print(f"starting {server.name} on {server.endpoint} ...")
@@ -110,7 +94,7 @@ def dev_up(servers: ServersArg = None, config: ConfigOption = None) -> None:
 @dev_app.command("down")
 def dev_down(servers: ServersArg = None, config: ConfigOption = None) -> None:
     """Stop local servers by their PID."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         chosen = select(build_servers(cfg.stack), servers or SERVER_NAMES)
     except ValueError as exc:
@@ -123,7 +107,7 @@ def dev_down(servers: ServersArg = None, config: ConfigOption = None) -> None:
 @dev_app.command("install")
 def dev_install(servers: ServersArg = None, config: ConfigOption = None) -> None:
     """Download and unpack the servers' binaries without starting them."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         for server in select(build_servers(cfg.stack), servers or SERVER_NAMES):
             server.install()
@@ -135,7 +119,7 @@ def dev_install(servers: ServersArg = None, config: ConfigOption = None) -> None
 @dev_app.command("status")
 def dev_status(config: ConfigOption = None) -> None:
     """Show which local servers run, with PID, endpoint and log file."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     table = Table("server", "state", "pid", "endpoint", "log")
     for status in statuses(build_servers(cfg.stack).values()):
         state = "[green]running[/green]" if status.running else "stopped"
@@ -146,7 +130,7 @@ def dev_status(config: ConfigOption = None) -> None:
 @app.command("topics")
 def topics(config: ConfigOption = None) -> None:
     """Create the configured Kafka topics that do not exist yet."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     created = asyncio.run(ensure_topics(cfg.bootstrap_servers(), cfg.kafka))
     console.print(f"created: {', '.join(created) if created else 'none (all exist)'}")
 
@@ -154,7 +138,7 @@ def topics(config: ConfigOption = None) -> None:
 @config_app.command("check")
 def config_check(path: Annotated[Path, typer.Argument(help="Config file to validate")]) -> None:
     """Validate a config file; print each problem with its line."""
-    _config(path)
+    config_or_exit(path)
     console.print(f"{path}: OK")
 
 
@@ -193,7 +177,7 @@ def simulate(
     config: ConfigOption = None,
 ) -> None:
     """Produce labelled telecom traffic to Kafka or to files, with ground truth (incidents, bad events)."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     changes: dict[str, object] = {
         k: v for k, v in {"rate": rate, "seed": seed, "speed": speed}.items() if v is not None
     }
@@ -255,7 +239,7 @@ def streams(
 
     Start as many as you like with the same --app-id: they share the partitions.
     """
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     worker = wiring.streams_worker(cfg, app_id=app_id, status_file=status_file, status_every_s=status_every)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
 
@@ -274,7 +258,7 @@ def detect(
 
     The config file is watched: a changed `detectors:` section applies without a restart; a bad one is refused.
     """
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     path = config if config is not None else DEFAULT_CONFIG
     worker = wiring.detectors_worker(cfg, path, app_id=app_id, status_file=status_file, status_every_s=status_every)
     _run_worker(cfg, worker.app, worker.changelog_topics(), loglevel)
@@ -295,7 +279,7 @@ def alerting(
     Needs the ack-link secret in the environment (alerting.api.link_secret_env). Several workers may run
     with the same --app-id when the ledger is PostgreSQL (alerting.ledger_url).
     """
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         worker = alerting_wiring.alerting_worker(cfg, app_id=app_id, status_file=status_file,
                                                  status_every_s=status_every)  # fmt: skip
@@ -372,7 +356,7 @@ def backtest(
     config: ConfigOption = None,
 ) -> None:
     """Replay recorded (or simulated) metric points through the detectors and score them on labelled incidents."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     if (points is None) == (simulate is None):
         raise _fail("give either --points FILE or --simulate DURATION", 2)
     command = shlex.join(["telewatch", *sys.argv[1:]])
@@ -516,7 +500,7 @@ def demo(
     config: ConfigOption = None,
 ) -> None:
     """The demo: embedded stack, simulated traffic with incidents, the workers, and the owners told by SMS and IM."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     options = DemoOptions(duration_s=_duration(duration), config_path=config, history_s=_duration(history) or 0.0)
     try:
         asyncio.run(run_demo(cfg, options, console))
@@ -531,7 +515,7 @@ def api_serve(
 ) -> None:
     """Serve the REST API and pages on alerting.api host:port over the ledger (alerting.ledger_url); Ctrl-C stops."""
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         alerting_wiring.link_secret(cfg)
     except alerting_wiring.MissingSecret as exc:
@@ -583,7 +567,7 @@ def token_create(
     config: ConfigOption = None,
 ) -> None:
     """Create an API token and print it; this is the only time it is shown (the ledger keeps its hash)."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     with _ledger(cfg) as ledger:
         try:
             token = ledger.create_token(name, [scope.value], datetime.now(UTC))
@@ -596,7 +580,7 @@ def token_create(
 @token_app.command("list")
 def token_list(config: ConfigOption = None) -> None:
     """List the API tokens' names, scopes and state (never the tokens)."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     with _ledger(cfg) as ledger:
         found = ledger.tokens()
     table = Table("name", "scopes", "created (UTC)", "state")
@@ -609,7 +593,7 @@ def token_list(config: ConfigOption = None) -> None:
 @token_app.command("revoke")
 def token_revoke(name: Annotated[str, typer.Argument(help="The token's name")], config: ConfigOption = None) -> None:
     """Revoke an API token: requests with it are refused (401) from now on."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     with _ledger(cfg) as ledger:
         if not ledger.revoke_token(name, datetime.now(UTC)):
             raise _fail(f"no live token named {name!r}; `telewatch token list` shows them")
@@ -627,7 +611,7 @@ def silence_add(
     config: ConfigOption = None,
 ) -> None:
     """Silence the alerts matching every matcher, from now for --duration."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     seconds = _duration(duration)
     try:
         matchers = to_ledger(matcher)
@@ -656,7 +640,7 @@ def silence_list(
     config: ConfigOption = None,
 ) -> None:
     """List silences, oldest first."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     now = datetime.now(UTC)
     with _ledger(cfg) as ledger:
         found = ledger.silences(now, state.value if state else None)
@@ -672,7 +656,7 @@ def silence_expire(
     silence_id: Annotated[str, typer.Argument(metavar="ID", help="The silence's id")], config: ConfigOption = None
 ) -> None:
     """End a silence now."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     with _ledger(cfg) as ledger:
         try:
             silence = ledger.expire_silence(silence_id, datetime.now(UTC))

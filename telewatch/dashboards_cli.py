@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from core.config_loader import ConfigError
 from core.durations import parse_duration
 from dashboards import catalog
 from dashboards.grafana_client import GrafanaTarget
@@ -22,7 +20,7 @@ from dashboards.push_datasource import DEFAULT_INFLUXDB_DATABASE, DEFAULT_INFLUX
 from dashboards.push_files import DASHBOARDS_DIR, DashboardFileError, load_dashboards
 from dashboards.query_check import InfluxQuery, InfluxUnreachable, check_board, time_filter
 from dashboards.render import render_board
-from telewatch.config import DEFAULT_CONFIG, Config, load_config
+from telewatch.cli_console import ConfigOption, config_or_exit, console, err_console
 
 #: The InfluxDB password comes only from here: never a command-line argument, never printed.
 PASSWORD_ENV = "TW_INFLUXDB_PASSWORD"
@@ -32,8 +30,6 @@ dashboards_app = typer.Typer(
     help="Grafana dashboards: build the JSON, check every panel query on InfluxDB, render PNGs, push to a Grafana.",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 QueryUrl = Annotated[str, typer.Option(help="InfluxDB's URL (1.x, or 2.x/3.x's v1-compatible API)")]
 QueryDatabase = Annotated[str, typer.Option(help="Database the dashboards query")]
 DashboardsDir = Annotated[Path, typer.Option(help="Folder of dashboard JSON files")]
@@ -97,21 +93,12 @@ def push_command(
 @dashboards_app.command("build")
 def build_command(
     out: Annotated[Path, typer.Option(help="Where to write the JSON files")] = DASHBOARDS_DIR,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Config file (default: the shipped one)")
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Write every dashboard's JSON from the code in dashboards/ (the committed files are this command's output)."""
-    scenarios = _config(config).detectors.correlation.scenarios
+    scenarios = config_or_exit(config).detectors.correlation.scenarios
     for path in catalog.write(out, scenarios):
         console.print(f"wrote {escape(str(path))}", highlight=False)
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path or DEFAULT_CONFIG)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
 
 
 def _range(since: str) -> str:

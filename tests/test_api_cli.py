@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 from devstack.process import free_port
 from stack_config import write_test_config
 from telewatch import cli as cli_module
+from telewatch import cli_console
 
 SECRET_ENV = "TW_TEST_ACK_SECRET"
 
@@ -53,7 +54,7 @@ def test_serve_is_refused_without_the_secret_naming_the_variable_and_how_to_make
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """The command line in this process (each subprocess would spend seconds importing the detectors)."""
-    monkeypatch.setattr(cli_module.console, "width", 300)  # tables unabridged
+    monkeypatch.setattr(cli_console.console, "width", 300)  # tables unabridged
     return CliRunner()
 
 
